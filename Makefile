@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, then run the biography bot on the embedded local AWS
+#   make test   set up, then run the tests (what CI runs, plus lint and type checks in .ci/run)
+
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint typecheck check bench clean
+
+install:
+	@bash scripts/install.sh
+
+demo: install
+	@bash scripts/biography_bot.sh
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

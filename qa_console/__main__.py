@@ -1,0 +1,3 @@
+from qa_console.cli.app import main
+
+main()

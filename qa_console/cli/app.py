@@ -1,0 +1,81 @@
+"""The `qa-console` command: root options, the command groups, and the error -> exit code mapping."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from qa_console import __version__
+from qa_console.cli import ask, backends, config, history
+from qa_console.cli.context import CliState
+from qa_console.ops.errors import EXIT_INTERRUPTED, QAConsoleError, UsageError
+
+app = typer.Typer(
+    name="qa-console",
+    help="Take a question-answering model from a dataset to a live HTTP API on SageMaker, "
+    "and talk to it at every step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"qa-console {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config_path: Annotated[
+        str | None,
+        typer.Option("--config", help="Settings file to read instead of the user's config.toml."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            "--profile",
+            help="'local' for the embedded local AWS, or an AWS profile name.",
+        ),
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = CliState(config_path=config_path, overrides={"target": target, "region": region})
+
+
+ask.register(app)
+backends.register(app)
+config.register(app)
+history.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: run the app and map errors to exit codes."""
+    import click
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="qa-console", standalone_mode=False)
+    except QAConsoleError as error:
+        from qa_console.cli.output import print_error
+
+        print_error(error)
+        sys.exit(error.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        sys.stderr.write("\ninterrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(UsageError.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,38 @@
+"""`qa-console config show`: the effective settings and where each value came from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qa_console.cli.context import state
+
+config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print every setting, its value and its source (default, file:line, env, flag)."""
+    from qa_console.cli import output
+
+    settings = state(ctx).settings()
+    if as_json:
+        output.print_json({"config_file": str(settings.config_file), "settings": settings.to_dict()})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"settings (file: {settings.config_file})", title_justify="left")
+    table.add_column("key")
+    table.add_column("value")
+    table.add_column("source", style="dim")
+    for entry in settings.entries():
+        table.add_row(entry.key, "-" if entry.value is None else entry.value, entry.source)
+    output.print_rich(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")

@@ -1,0 +1,89 @@
+"""Render ProgressEvents with Rich progress bars: one bar per task, on stderr."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from qa_console.ops.events import ProgressEvent
+
+
+class RichProgress:
+    """A ProgressCallback that draws bars. Use as a context manager around the operation.
+
+    `with RichProgress() as progress: ops.package.build(..., progress=progress)`
+    With `enabled=False` (for --json or --quiet) it swallows events.
+    """
+
+    def __init__(self, enabled: bool = True, transient: bool = False) -> None:
+        self.enabled = enabled
+        self.transient = transient
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            del DownloadColumn, MofNCompleteColumn  # chosen per task in _columns_for
+            self._progress = Progress(
+                TextColumn("[bold]{task.fields[task_name]}"),
+                BarColumn(),
+                TextColumn("{task.fields[amount]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=self.transient,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self._progress is None:
+            return
+        task_id = self._tasks.get(event.task)
+        if task_id is None:
+            task_id = self._progress.add_task(
+                event.message, total=event.total, task_name=event.task, amount=""
+            )
+            self._tasks[event.task] = task_id
+        fields: dict[str, Any] = {"description": event.message, "amount": _amount(event)}
+        if event.total is not None:
+            fields["total"] = event.total
+        if event.completed is not None:
+            fields["completed"] = event.completed
+        if event.done and event.total is not None:
+            fields["completed"] = event.total
+        self._progress.update(task_id, **fields)
+
+
+def _amount(event: ProgressEvent) -> str:
+    if event.completed is None:
+        return ""
+    if event.unit == "bytes":
+        from rich.filesize import decimal
+
+        total = f"/{decimal(int(event.total))}" if event.total else ""
+        return f"{decimal(int(event.completed))}{total}"
+    total = f"/{event.total:g}" if event.total is not None else ""
+    return f"{event.completed:g}{total} {event.unit}".rstrip()
