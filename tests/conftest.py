@@ -1,0 +1,30 @@
+"""Shared test setup. Every test runs with its own config, data and state dirs (XDG_*), so no test
+reads or writes the real user's qa-console files. Area-specific fixtures live in tests/fixtures_*.py
+and are listed in pytest_plugins below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the user's config/data/state dirs at a fresh temp folder for each test."""
+    home = tmp_path_factory.mktemp("home")
+    for variable, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        (home / sub).mkdir()
+        monkeypatch.setenv(variable, str(home / sub))
+    for variable in ("QA_CONSOLE_CONFIG", "QA_CONSOLE_PLUGINS", "QA_CONSOLE_TARGET", "QA_CONSOLE_BACKEND"):
+        monkeypatch.delenv(variable, raising=False)
+    return home
