@@ -1,4 +1,4 @@
-"""Where qa-console keeps things: the user's config, data and state dirs (platformdirs), and the repo.
+"""Where qa-console keeps things: the user's config, data and state dirs (platformdirs), the repo.
 
 Every location honours the XDG variables on Linux, so tests isolate themselves by setting
 XDG_CONFIG_HOME, XDG_DATA_HOME and XDG_STATE_HOME.

@@ -36,7 +36,9 @@ FIELDS: dict[str, tuple[str | None, str]] = {
 class Setting:
     key: str
     value: str | None
-    source: str  # "default", a file path with line ("~/.config/qa-console/config.toml:3"), "env QA_CONSOLE_X", "flag --x"
+    # "default", a file with line ("~/.config/qa-console/config.toml:3"), "env QA_CONSOLE_X",
+    # or "flag --x"
+    source: str
 
 
 class Settings:
@@ -94,11 +96,11 @@ def load_settings(
         if env.get(env_name):
             entries[key] = Setting(key, env[env_name], f"env {env_name}")
 
-    for key, value in (overrides or {}).items():
+    for key, flag_value in (overrides or {}).items():
         if key not in FIELDS:
             raise ConfigError(f"unknown setting {key!r}")
-        if value is not None:
-            entries[key] = Setting(key, value, f"flag --{key.replace('_', '-')}")
+        if flag_value is not None:
+            entries[key] = Setting(key, flag_value, f"flag --{key.replace('_', '-')}")
 
     return Settings(entries, path)
 

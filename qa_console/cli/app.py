@@ -1,4 +1,4 @@
-"""The `qa-console` command: root options, the command groups, and the error -> exit code mapping."""
+"""The `qa-console` command: root options, the command groups, the error -> exit code mapping."""
 
 from __future__ import annotations
 

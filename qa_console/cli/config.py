@@ -21,7 +21,8 @@ def show(
 
     settings = state(ctx).settings()
     if as_json:
-        output.print_json({"config_file": str(settings.config_file), "settings": settings.to_dict()})
+        data = {"config_file": str(settings.config_file), "settings": settings.to_dict()}
+        output.print_json(data)
         return
     from rich.table import Table
 
