@@ -1,9 +1,160 @@
-"""qa-console backends (to be written)."""
+"""`qa-console backends list|check`: the backend instances and kinds, and whether each answers."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+
+backends_app = typer.Typer(
+    help="List backend instances and kinds; check they answer.", no_args_is_help=True
+)
+
+
+@backends_app.command("list")
+def list_backends(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    load: Annotated[
+        bool,
+        typer.Option("--load", help="Import every kind to report plugins that fail to load."),
+    ] = False,
+) -> None:
+    """Instances from plugins.toml (secrets hidden) and kinds (built-in and entry points).
+
+    Imports no backend module unless --load is given, so a slow or broken plugin cannot slow
+    down or break the listing.
+    """
+    from qa_console import registry
+    from qa_console.cli import output
+
+    files = registry.plugin_files()
+    instances = registry.read_instances(files)
+    kinds = registry.kinds()
+    kind_rows = [_kind_row(kind, load) for kind in kinds.values()]
+    instance_rows: list[dict[str, Any]] = [
+        {
+            "name": spec.name,
+            "kind": spec.kind,
+            "options": spec.public_options(),
+            "source": str(spec.source),
+            "line": spec.line,
+        }
+        for spec in instances.values()
+    ]
+    if as_json:
+        output.print_json(
+            {"files": [str(path) for path in files], "instances": instance_rows, "kinds": kind_rows}
+        )
+        return
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="backend instances", title_justify="left")
+    for column in ("name", "kind", "options", "source"):
+        table.add_column(column, style="dim" if column == "source" else None)
+    for row in instance_rows:
+        options = ", ".join(f"{key}={value}" for key, value in row["options"].items())
+        table.add_row(
+            escape(row["name"]),
+            escape(row["kind"]),
+            escape(options),
+            f"{row['source']}:{row['line']}",
+        )
+    output.print_rich(table)
+
+    kinds_table = Table(title="backend kinds", title_justify="left")
+    for column in ("kind", "class", "origin", "status"):
+        kinds_table.add_column(column)
+    for row in kind_rows:
+        status = row["status"] if row["error"] is None else f"[red]{escape(row['error'])}[/]"
+        kinds_table.add_row(
+            escape(row["name"]), escape(row["target"]), escape(row["origin"]), status
+        )
+    output.print_rich(kinds_table)
+
+
+def _kind_row(kind: Any, load: bool) -> dict[str, Any]:
+    from qa_console import registry
+
+    error = registry.kind_status(kind)
+    status = "installed"
+    if error is None and load:
+        try:
+            registry.load_kind(kind.name)
+            status = "loads"
+        except Exception as exc:  # report every way a plugin can fail, keep listing the rest
+            error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    return {
+        "name": kind.name,
+        "target": kind.target,
+        "origin": kind.origin,
+        "status": status if error is None else "error",
+        "error": error,
+    }
+
+
+@backends_app.command("check")
+def check(
+    name: Annotated[str | None, typer.Argument(help="Instance to check (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Ask each instance's health check; report health and round-trip latency.
+
+    Exits 1 if any instance is unhealthy or fails to load.
+    """
+    from qa_console import registry
+    from qa_console.backends.base import Stopwatch
+    from qa_console.cli import output
+
+    instances = registry.read_instances()
+    if name is not None:
+        instances = {name: registry.get_instance(name)}
+    results: list[dict[str, Any]] = []
+    for spec in instances.values():
+        watch = Stopwatch()
+        try:
+            health = registry.build(spec).health()
+            ok, detail, latency = health.ok, health.detail, health.latency_ms
+        except Exception as exc:  # a broken plugin is one unhealthy row, not a crash
+            ok, detail, latency = (
+                False,
+                getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}",
+                None,
+            )
+        results.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "ok": ok,
+                "detail": detail,
+                "latency_ms": round(latency if latency is not None else watch.ms, 3),
+            }
+        )
+
+    if as_json:
+        output.print_json({"backends": results, "ok": all(row["ok"] for row in results)})
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title="backend health", title_justify="left")
+        for column in ("name", "kind", "health", "latency", "detail"):
+            table.add_column(column)
+        for row in results:
+            health_text = "[green]ok[/]" if row["ok"] else "[red]unhealthy[/]"
+            table.add_row(
+                escape(row["name"]),
+                escape(row["kind"]),
+                health_text,
+                f"{row['latency_ms']:.0f} ms",
+                escape(str(row["detail"])),
+            )
+        output.print_rich(table)
+    if not all(row["ok"] for row in results):
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add the `backends` group to the root app."""
+    app.add_typer(backends_app, name="backends")

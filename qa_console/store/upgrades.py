@@ -1,0 +1,49 @@
+"""Schema upgrades of the history database, in order. Never edit a released step: add a new one.
+
+The database's schema version is SQLite's `PRAGMA user_version`: 0 for a new file, else the
+number of steps applied. Each step runs in its own transaction together with the version bump,
+so a crash mid-upgrade leaves the database at the previous version, never half-changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    version: int  # user_version after this step
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _v1_questions(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE questions (
+            id          INTEGER PRIMARY KEY,
+            question    TEXT NOT NULL,
+            answer      TEXT NOT NULL,
+            backend     TEXT NOT NULL,
+            latency_ms  REAL,
+            created_at  TEXT NOT NULL  -- ISO 8601, UTC
+        )
+        """
+    )
+
+
+def _v2_parameters_and_time_index(db: sqlite3.Connection) -> None:
+    # The generation parameters explain an answer (`--param max_new_tokens=5`); the index keeps
+    # `history` fast once thousands of questions are logged.
+    db.execute("ALTER TABLE questions ADD COLUMN parameters TEXT NOT NULL DEFAULT '{}'")
+    db.execute("CREATE INDEX questions_created_at ON questions (created_at)")
+
+
+UPGRADES: tuple[Upgrade, ...] = (
+    Upgrade(1, "questions table", _v1_questions),
+    Upgrade(2, "parameters column and created_at index", _v2_parameters_and_time_index),
+)
+
+LATEST_VERSION = UPGRADES[-1].version
