@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["fixtures_foundation"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
