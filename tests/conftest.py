@@ -4,6 +4,7 @@ and are listed in pytest_plugins below."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Point the user's config/data/state dirs at a fresh temp folder for each test."""
     home = tmp_path_factory.mktemp("home")
     for variable, sub in (
@@ -25,6 +28,7 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     ):
         (home / sub).mkdir()
         monkeypatch.setenv(variable, str(home / sub))
-    for variable in ("QA_CONSOLE_CONFIG", "QA_CONSOLE_PLUGINS", "QA_CONSOLE_TARGET", "QA_CONSOLE_BACKEND"):
+    # Every QA_CONSOLE_* variable is a setting or a file to read: none may leak in from the shell.
+    for variable in [name for name in os.environ if name.startswith("QA_CONSOLE_")]:
         monkeypatch.delenv(variable, raising=False)
     return home

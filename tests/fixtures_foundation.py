@@ -46,7 +46,8 @@ class FakeApi:
     /drop                   closes the connection without replying
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listen: bool = True) -> None:
+        """listen=False binds the port but refuses connections until `listen()` is called."""
         self.hits: Counter[str] = Counter()
         self.requests: list[Recorded] = []
         self.release = threading.Event()
@@ -56,7 +57,7 @@ class FakeApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server calls do_<METHOD>
                 length = int(self.headers.get("content-length") or 0)
                 record = Recorded(
                     self.path,
@@ -72,9 +73,16 @@ class FakeApi:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self.server.daemon_threads = True
+        self.server.server_bind()
         self.port = self.server.server_address[1]
+        self._thread: threading.Thread | None = None
+        if listen:
+            self.listen()
+
+    def listen(self) -> None:
+        self.server.server_activate()
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -83,7 +91,8 @@ class FakeApi:
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
+        if self._thread is not None:
+            self.server.shutdown()
         self.server.server_close()
 
     def wait_for_hit(self, path: str, timeout_s: float = 20.0) -> None:
@@ -172,16 +181,18 @@ def write_plugins(path: Path, tables: dict[str, dict[str, object]]) -> Path:
 
 
 @pytest.fixture
-def api_plugins(
-    fake_api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def api_plugins(fake_api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A plugins file named by QA_CONSOLE_PLUGINS with http instances on the fake API:
     `t` (/ask), `keyed` (/auth, key from QA_TEST_API_KEY), and one per misbehaving route."""
     path = write_plugins(
         tmp_path / "plugins.toml",
         {
             "t": {"kind": "http", "url": fake_api.url("/ask")},
-            "keyed": {"kind": "http", "url": fake_api.url("/auth"), "api_key_env": "QA_TEST_API_KEY"},
+            "keyed": {
+                "kind": "http",
+                "url": fake_api.url("/auth"),
+                "api_key_env": "QA_TEST_API_KEY",
+            },
             "e403": {"kind": "http", "url": fake_api.url("/status/403")},
             "e500": {"kind": "http", "url": fake_api.url("/status/500"), "retries": 0},
             "text": {"kind": "http", "url": fake_api.url("/text")},
