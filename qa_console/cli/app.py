@@ -64,7 +64,8 @@ local.register(app)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the app and map errors to exit codes."""
-    import click
+    # typer 0.29 vendors click as typer._click: its exceptions are not the `click` package's.
+    from typer._click.exceptions import ClickException
 
     command = typer.main.get_command(app)
     try:
@@ -74,12 +75,14 @@ def main(argv: list[str] | None = None) -> None:
 
         print_error(error)
         sys.exit(error.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("\ninterrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-    except click.exceptions.Exit as exit_:
+    except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except click.ClickException as error:
+    except ClickException as error:
         error.show()
         sys.exit(UsageError.exit_code)
+    if result == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
+        sys.stderr.write("\ninterrupted\n")
     sys.exit(result if isinstance(result, int) else 0)
