@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["fixtures_foundation"]
+pytest_plugins: list[str] = ["fixtures_foundation", "fixtures_localaws_iam"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
