@@ -188,6 +188,7 @@ def _read_file(path: Path) -> list[InstanceSpec]:
     for name, table in tables.items():
         line = _line_of_table(text, f"backends.{name}")
         if not isinstance(table, dict):
+            line = _line_of_key(text, name, after=_line_of_table(text, "backends"))
             raise ConfigError(
                 f"{path}:{line}: backends.{name} must be a table",
                 hint=f'write it as [backends.{name}] with kind = "..." and options',

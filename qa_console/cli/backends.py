@@ -30,7 +30,7 @@ def list_backends(
     files = registry.plugin_files()
     instances = registry.read_instances(files)
     kinds = registry.kinds()
-    kind_rows = [_kind_row(kind, load) for kind in kinds.values()]
+    kind_rows = [_kind_row(key, kind, load) for key, kind in kinds.items()]
     instance_rows: list[dict[str, Any]] = [
         {
             "name": spec.name,
@@ -74,7 +74,8 @@ def list_backends(
     output.print_rich(kinds_table)
 
 
-def _kind_row(kind: Any, load: bool) -> dict[str, Any]:
+def _kind_row(key: str, kind: Any, load: bool) -> dict[str, Any]:
+    """One kind's row; `key` is its registry name (a shadowed entry point's names its dist)."""
     from qa_console import registry
 
     error = registry.kind_status(kind)
@@ -86,7 +87,7 @@ def _kind_row(kind: Any, load: bool) -> dict[str, Any]:
         except Exception as exc:  # report every way a plugin can fail, keep listing the rest
             error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
     return {
-        "name": kind.name,
+        "name": key,
         "target": kind.target,
         "origin": kind.origin,
         "status": status if error is None else "error",
@@ -96,7 +97,9 @@ def _kind_row(kind: Any, load: bool) -> dict[str, Any]:
 
 @backends_app.command("check")
 def check(
-    name: Annotated[str | None, typer.Argument(help="Instance to check (default: all).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Instances to check (default: all).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Ask each instance's health check; report health and round-trip latency.
@@ -108,8 +111,8 @@ def check(
     from qa_console.cli import output
 
     instances = registry.read_instances()
-    if name is not None:
-        instances = {name: registry.get_instance(name)}
+    if names:
+        instances = {name: registry.get_instance(name) for name in names}
     results: list[dict[str, Any]] = []
     for spec in instances.values():
         watch = Stopwatch()
