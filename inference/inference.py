@@ -1,0 +1,267 @@
+"""The model handler that ships as `code/inference.py` in model.tar.gz.
+
+It follows the Hugging Face inference toolkit contract, which the SageMaker Hugging Face container
+calls in this order: `model_fn(model_dir)` once, then `input_fn -> predict_fn -> output_fn` per
+request. Every function also accepts the toolkit's trailing `context` argument (the toolkit decides
+whether to pass it by counting parameters, so each has exactly one optional extra).
+
+Why a custom handler at all: transformers 5 removed the text2text-generation pipeline the
+container's default handler would build for a T5 model, so we load the model ourselves and call
+`generate` directly.
+
+This file runs inside AWS: it imports nothing from qa_console, and torch/transformers only inside
+`model_fn`/`predict_fn` so that validators can import it in a second.
+
+Request:  {"inputs": "question" | ["q1", "q2"], "parameters": {"max_new_tokens": 32, ...}}
+          (or a text/plain body holding one question)
+Response: [{"generated_text": "..."}], one entry per input; with num_return_sequences > 1,
+          one list of entries per input.
+Errors:   RequestError (a ValueError) whose message says what to change; the container turns it
+          into a 400 with that message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain"
+
+# The model was trained on inputs of this form (see the training data), so a bare question is
+# wrapped; an input already carrying the prefix passes unchanged.
+QUESTION_PREFIX = "question:"
+
+MAX_BATCH = 16  # inputs per request
+MAX_INPUT_CHARS = 2_000  # per input, checked before tokenizing
+MAX_INPUT_TOKENS = 512  # per input, checked after tokenizing (T5's trained length)
+
+# name -> (type, lowest, highest). Bounds keep one request from holding a worker for minutes.
+PARAMETER_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "max_new_tokens": (int, 1, 512),
+    "min_new_tokens": (int, 0, 512),
+    "num_beams": (int, 1, 8),
+    "num_return_sequences": (int, 1, 8),
+    "do_sample": (bool, 0, 1),
+    "temperature": (float, 0.01, 2.0),
+    "top_p": (float, 0.01, 1.0),
+    "top_k": (int, 1, 1_000),
+    "repetition_penalty": (float, 0.5, 3.0),
+    "length_penalty": (float, -2.0, 2.0),
+    "no_repeat_ngram_size": (int, 0, 10),
+    "early_stopping": (bool, 0, 1),
+    "seed": (int, 0, 2**32 - 1),
+}
+DEFAULT_PARAMETERS: dict[str, Any] = {"max_new_tokens": 64, "num_beams": 1, "do_sample": False}
+SAMPLING_ONLY = ("temperature", "top_p", "top_k")
+
+
+class RequestError(ValueError):
+    """A request this handler refuses; the message tells the caller what to change."""
+
+
+def format_input(text: str) -> str:
+    """Turn a bare question into the model's training input, `question: <q>`."""
+    stripped = text.strip()
+    if stripped.lower().startswith(QUESTION_PREFIX):
+        return stripped
+    return f"{QUESTION_PREFIX} {stripped}"
+
+
+# --- the contract ---------------------------------------------------------------------------
+
+
+def model_fn(model_dir: str, context: Any = None) -> dict[str, Any]:
+    """Load the tokenizer and the seq2seq model from the unpacked model.tar.gz."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    model.to(device)
+    model.eval()
+    return {"model": model, "tokenizer": tokenizer, "device": device}
+
+
+def input_fn(body: Any, content_type: str | None, context: Any = None) -> dict[str, Any]:
+    """Decode and validate a request body into {"inputs": ..., "parameters": {...}}."""
+    media_type = (content_type or JSON_TYPE).split(";")[0].strip().lower()
+    text = _decode_text(body)
+    if media_type == TEXT_TYPE:
+        return validate_request({"inputs": text})
+    if media_type not in (JSON_TYPE, "application/x-json"):
+        raise RequestError(
+            f"unsupported content type {content_type!r}: send application/json "
+            '({"inputs": "your question"}) or text/plain'
+        )
+    try:
+        request = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RequestError(
+            f"malformed JSON body: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    return validate_request(request)
+
+
+def predict_fn(data: Any, model: dict[str, Any], context: Any = None) -> list[Any]:
+    """Generate an answer for every input. `data` is input_fn's result (or a raw request dict)."""
+    import torch
+
+    request = validate_request(data)  # idempotent: input_fn's output is a valid request
+    tokenizer, network = model["tokenizer"], model["model"]
+    inputs = request["inputs"]
+    texts = [format_input(item) for item in ([inputs] if isinstance(inputs, str) else inputs)]
+
+    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    too_long = [i for i, n in enumerate(lengths) if n > MAX_INPUT_TOKENS]
+    if too_long:
+        raise RequestError(
+            f"input {too_long[0]} is {lengths[too_long[0]]} tokens long; "
+            f"the limit is {MAX_INPUT_TOKENS}: shorten it"
+        )
+
+    parameters = dict(request["parameters"])
+    seed = parameters.pop("seed", None)
+    if seed is not None:
+        torch.manual_seed(seed)
+    encoded = tokenizer(texts, return_tensors="pt", padding=True).to(model["device"])
+    encoded.pop("token_type_ids", None)  # some fast tokenizers add it; T5 takes none
+    with torch.inference_mode():
+        output_ids = network.generate(**encoded, **parameters)
+    answers = tokenizer.batch_decode(output_ids, skip_special_tokens=True)
+
+    per_input = parameters.get("num_return_sequences", 1)
+    entries = [{"generated_text": answer.strip()} for answer in answers]
+    if per_input == 1:
+        return entries
+    return [entries[i : i + per_input] for i in range(0, len(entries), per_input)]
+
+
+def output_fn(prediction: Any, accept: str | None, context: Any = None) -> str:
+    """Serialise the prediction as JSON, the only response type this handler speaks."""
+    media_type = (accept or JSON_TYPE).split(";")[0].strip().lower()
+    if media_type not in (JSON_TYPE, "*/*", "application/*"):
+        raise RequestError(f"unsupported accept type {accept!r}: ask for application/json")
+    return json.dumps(prediction, ensure_ascii=False)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validate_request(request: Any) -> dict[str, Any]:
+    """Check a decoded request; return it with the default parameters filled in.
+
+    The result is itself a valid request, so checking twice (input_fn, then predict_fn, which must
+    also accept the container's default input_fn output) gives the same answer.
+    """
+    if not isinstance(request, dict):
+        raise RequestError(
+            f"the body must be a JSON object, not {_json_type(request)}: "
+            'send {"inputs": "your question"}'
+        )
+    unknown = sorted(set(request) - {"inputs", "parameters"})
+    if unknown:
+        raise RequestError(
+            f"unknown key {unknown[0]!r}: a request has 'inputs' and optional 'parameters'"
+        )
+    if "inputs" not in request:
+        raise RequestError('missing "inputs": send {"inputs": "your question"}')
+    _validate_inputs(request["inputs"])
+    parameters = validate_parameters(request.get("parameters"))
+    return {"inputs": request["inputs"], "parameters": parameters}
+
+
+def _validate_inputs(inputs: Any) -> None:
+    if isinstance(inputs, str):
+        items, batched = [inputs], False
+    elif isinstance(inputs, list):
+        items, batched = inputs, True
+        if not items:
+            raise RequestError('"inputs" is an empty list: give at least one question')
+        if len(items) > MAX_BATCH:
+            raise RequestError(
+                f'"inputs" has {len(items)} questions; the limit is {MAX_BATCH} per request'
+            )
+    else:
+        raise RequestError(
+            f'"inputs" must be a string or a list of strings, not {_json_type(inputs)}'
+        )
+    for index, item in enumerate(items):
+        where = f'"inputs"[{index}]' if batched else '"inputs"'
+        if not isinstance(item, str):
+            raise RequestError(f"{where} must be a string, not {_json_type(item)}")
+        if not item.strip():
+            raise RequestError(f"{where} is empty: ask a question")
+        if len(item) > MAX_INPUT_CHARS:
+            raise RequestError(
+                f"{where} is {len(item)} characters long; the limit is {MAX_INPUT_CHARS}"
+            )
+
+
+def validate_parameters(parameters: Any) -> dict[str, Any]:
+    """Check generation parameters against PARAMETER_BOUNDS; return them with defaults added."""
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise RequestError(f'"parameters" must be a JSON object, not {_json_type(parameters)}')
+    result = dict(DEFAULT_PARAMETERS)
+    for name, value in parameters.items():
+        if name not in PARAMETER_BOUNDS:
+            raise RequestError(
+                f"unknown parameter {name!r}; supported: {', '.join(sorted(PARAMETER_BOUNDS))}"
+            )
+        kind, low, high = PARAMETER_BOUNDS[name]
+        result[name] = _check_value(name, value, kind, low, high)
+
+    if not result["do_sample"]:
+        given = [name for name in SAMPLING_ONLY if name in parameters]
+        if given:
+            raise RequestError(
+                f'{given[0]!r} only applies when sampling: add "do_sample": true or drop it'
+            )
+        if result.get("num_return_sequences", 1) > result["num_beams"]:
+            raise RequestError(
+                "num_return_sequences cannot exceed num_beams without sampling: "
+                "raise num_beams or set do_sample"
+            )
+    if result.get("min_new_tokens", 0) > result["max_new_tokens"]:
+        raise RequestError("min_new_tokens cannot exceed max_new_tokens")
+    return result
+
+
+def _check_value(name: str, value: Any, kind: type, low: float, high: float) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise RequestError(f"parameter {name!r} must be true or false, not {value!r}")
+        return value
+    # JSON has no int/float distinction worth trusting, but true/false must not pass as 1/0.
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int and not (is_number and float(value).is_integer()):
+        raise RequestError(f"parameter {name!r} must be an integer, not {value!r}")
+    if kind is float and not is_number:
+        raise RequestError(f"parameter {name!r} must be a number, not {value!r}")
+    if not low <= value <= high:
+        raise RequestError(f"parameter {name!r} must be between {low:g} and {high:g}, not {value}")
+    return int(value) if kind is int else float(value)
+
+
+def _decode_text(body: Any) -> str:
+    if isinstance(body, str):
+        return body
+    if isinstance(body, bytes | bytearray | memoryview):
+        try:
+            return bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError("the body is not valid UTF-8 text") from None
+    raise RequestError(f"the body must be text or bytes, not {type(body).__name__}")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    return "a number" if isinstance(value, int | float) else type(value).__name__
