@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["fixtures_foundation", "fixtures_localaws_iam"]
+pytest_plugins: list[str] = ["fixtures_foundation", "fixtures_localaws_iam", "fixtures_gateway"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
