@@ -19,14 +19,35 @@ Not retried:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qa_console.backends.base import Answer, Backend, BackendOption, Health, Stopwatch
 from qa_console.ops.errors import AuthError, BackendError, ConfigError, TimeoutError_
+
+
+def _import_httpx_without_its_cli() -> Any:
+    """httpx's __init__ imports its command-line tool (click, rich, pygments: ~40 ms, a sixth of
+    `qa-console ask`'s start-up) and falls back to a stub when that import fails, as it does when
+    the CLI extra is not installed. Make it fail for this one import, then lift the block, so a
+    later `import httpx._main` elsewhere still works."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        import httpx
+    else:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+        try:
+            import httpx
+        finally:
+            del sys.modules["httpx._main"]
+    return httpx
+
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = _import_httpx_without_its_cli()
 
 RETRY_STATUSES = frozenset({429, 502, 503})
 BACKOFF_S = 0.25  # first wait; doubles each retry
