@@ -62,6 +62,10 @@ HANDLERS = textwrap.dedent(
         return {"statusCode": 200, "body": json.dumps({"account": identity["Account"]})}
 
 
+    def environ(event, context):
+        return {"statusCode": 200, "body": json.dumps(dict(os.environ))}
+
+
     def crash(event, context):
         print("about to crash")
         os._exit(3)
@@ -277,6 +281,7 @@ def gateway_api(gateway_stack: GatewayStack) -> GatewayApi:
     routes: dict[str, tuple[str, int, int | None, bool]] = {
         "ask": ("echo", 10, None, True),
         "caller": ("caller", 20, None, False),
+        "environ": ("environ", 10, None, False),
         "crash": ("crash", 10, None, False),
         "boom": ("boom", 10, None, False),
         "hang": ("hang", 1, None, False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from fixtures_gateway import STAGE, GatewayApi, lambda_log_messages
 
 
@@ -140,6 +141,39 @@ def test_a_handler_calling_aws_reaches_the_local_aws(gateway_api: GatewayApi) ->
     response = gateway_api.call("POST", "caller", content="{}")
     assert response.status_code == 200, response.text
     assert response.json() == {"account": "123456789012"}
+
+
+def test_the_sandbox_gets_lambda_variables_and_the_local_endpoints(
+    gateway_api: GatewayApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the launcher exports to its process reaches the function, so that a handler calling
+    # sagemaker-runtime reaches the local runtime; the gateway's own other variables do not.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:9")
+    monkeypatch.setenv("QA_CONSOLE_NOT_FOR_LAMBDA", "secret")
+    env = gateway_api.call("POST", "environ", content="{}").json()
+    assert env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] == "http://127.0.0.1:9"
+    assert env["AWS_ENDPOINT_URL"] == gateway_api.stack.aws_endpoint_url
+    assert "QA_CONSOLE_NOT_FOR_LAMBDA" not in env
+    assert env["GREETING"] == "hello from environ"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_REGION"] == "us-east-1" and env["_HANDLER"] == "handlers.environ"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/gw-environ"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"].split("/")[-1].startswith("[$LATEST]")
+    assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_gateway_responses_put_cors_headers_on_errors(gateway_api: GatewayApi) -> None:
+    gateway_api.stack.client("apigateway").put_gateway_response(
+        restApiId=gateway_api.api_id,
+        responseType="DEFAULT_4XX",
+        responseParameters={
+            "gatewayresponse.header.Access-Control-Allow-Origin": "method.request.header.origin"
+        },
+    )
+    response = gateway_api.call("POST", "ask", headers={"origin": "http://site.test"})
+    assert response.status_code == 403
+    assert response.headers["access-control-allow-origin"] == "http://site.test"
+    assert response.json() == {"message": "Forbidden"}
 
 
 def test_a_function_without_invoke_permission_is_a_500(gateway_api: GatewayApi) -> None:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -264,7 +264,7 @@ class FunctionPool:
     """The sandboxes of one function version, up to `max_workers` running at once."""
 
     spec: FunctionSpec
-    env: Mapping[str, str]
+    env: Callable[[FunctionSpec], Mapping[str, str]]  # read at each start: the env may change
     logs: LogShipper
     max_workers: int
     idle: list[Worker] = field(default_factory=list)
@@ -318,7 +318,7 @@ class FunctionPool:
 
     def _start_worker(self) -> tuple[Worker | None, InvokeResult | None]:
         try:
-            worker = Worker(self.spec, self.env, self.logs)
+            worker = Worker(self.spec, self.env(self.spec), self.logs)
         except OSError as exc:
             self._forget()
             return None, InvokeResult(
@@ -408,7 +408,7 @@ class LambdaRuntime:
             if pool is None or pool.spec != spec:
                 if pool is not None:
                     pool.retire()
-                pool = FunctionPool(spec, self.function_env(spec), self.logs, self.max_workers)
+                pool = FunctionPool(spec, self.function_env, self.logs, self.max_workers)
                 self._pools[spec.arn] = pool
             return pool
 

@@ -8,15 +8,15 @@ name), so clients need no DNS tricks:
 It also answers `{gateway}/{stage}/{path}` with a Host header `{api_id}.execute-api.<anything>`,
 and `{gateway}/{stage}/{path}` alone when the stage and path name exactly one API.
 
-The launcher exports the gateway's base URL as QA_CONSOLE_APIGATEWAY_URL next to AWS_ENDPOINT_URL;
-when it is set, invoke_url gives the local URL, otherwise the real execute-api URL.
+The launcher exports the gateway's base URL as QA_CONSOLE_LOCAL_GATEWAY_URL next to
+AWS_ENDPOINT_URL; when it is set, invoke_url gives the local URL, else the real execute-api URL.
 """
 
 from __future__ import annotations
 
 import os
 
-GATEWAY_URL_ENV = "QA_CONSOLE_APIGATEWAY_URL"
+GATEWAY_URL_ENV = "QA_CONSOLE_LOCAL_GATEWAY_URL"
 USER_REQUEST = "_user_request_"
 
 
