@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["fixtures_foundation", "fixtures_localaws_iam", "fixtures_gateway"]
+pytest_plugins: list[str] = [
+    "fixtures_foundation",
+    "fixtures_localaws_iam",
+    "fixtures_gateway",
+    "fixtures_runtime",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
