@@ -168,3 +168,31 @@ def test_history_of_nobody_is_empty() -> None:
     run = run_cli("history", "--json")
     assert run.returncode == 0
     assert json.loads(run.stdout) == []
+
+
+def test_threads_and_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    """The TUI's workers share one Store; several `ask`s write the same file at once."""
+    import threading
+
+    path = tmp_path / "busy.sqlite3"
+    shared = Store(path)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER.replace("100_000", "20"), str(path)],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+
+    def write(worker: int) -> None:
+        for number in range(10):
+            shared.record(f"thread {worker} question {number}", "a", "t", 1.0)
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [writer.wait(timeout=60) for writer in writers] == [0, 0]
+    assert shared.count() == 2 * 20 + 3 * 10
+    shared.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,7 +59,14 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; every BEGIN/COMMIT here is explicit.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # One Store may be shared by the TUI's worker threads: a lock serialises its use.
+        self._db = sqlite3.connect(
+            path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+        self._lock = threading.Lock()
         try:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -97,7 +105,7 @@ class Store:
     ) -> int:
         """Insert one answered question in its own committed transaction; returns its id."""
         when = (created_at or datetime.now(UTC)).astimezone(UTC).isoformat()
-        with _transaction(self._db):
+        with self._lock, _transaction(self._db):
             cursor = self._db.execute(
                 "INSERT INTO questions (question, answer, backend, latency_ms, created_at,"
                 " parameters) VALUES (?, ?, ?, ?, ?, ?)",
@@ -107,18 +115,20 @@ class Store:
 
     def recent(self, limit: int = 20) -> list[HistoryEntry]:
         """The newest `limit` entries, newest first."""
-        rows = self._db.execute(
-            "SELECT id, question, answer, backend, latency_ms, created_at, parameters"
-            " FROM questions ORDER BY created_at DESC, id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, question, answer, backend, latency_ms, created_at, parameters"
+                " FROM questions ORDER BY created_at DESC, id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
         return [
             HistoryEntry(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
             for row in rows
         ]
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM questions").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM questions").fetchone()[0])
 
 
 def open_store(path: Path | None = None) -> Store:
