@@ -89,6 +89,23 @@ def test_usage_plan_burst_is_enforced_with_429(gateway_api: GatewayApi) -> None:
     assert other.status_code == 200
 
 
+def test_usage_plan_quota_is_enforced_with_429(gateway_api: GatewayApi) -> None:
+    apigw = gateway_api.stack.client("apigateway")
+    key = apigw.create_api_key(name="gw-quota", enabled=True)
+    plan = apigw.create_usage_plan(
+        name="gw-quota-plan",
+        apiStages=[{"apiId": gateway_api.api_id, "stage": STAGE}],
+        quota={"limit": 2, "period": "DAY"},
+    )
+    apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    headers = {"x-api-key": key["value"]}
+    statuses = [gateway_api.call("POST", "ask", headers=headers).status_code for _ in range(2)]
+    over = gateway_api.call("POST", "ask", headers=headers)
+    assert statuses == [200, 200]
+    assert over.status_code == 429
+    assert over.json() == {"message": "Limit Exceeded"}
+
+
 def test_unknown_route_method_or_stage_is_refused_like_api_gateway(gateway_api: GatewayApi) -> None:
     missing = gateway_api.call("GET", "nowhere")
     assert missing.status_code == 403

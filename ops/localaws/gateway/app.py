@@ -138,7 +138,11 @@ class Gateway:
         request_id = str(uuid.uuid4())
         arrived = time.monotonic()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = await self._handle(request, request_id, arrived, headers)
+        try:
+            reply = await self._handle(request, request_id, arrived, headers)
+        except Exception:  # e.g. the control plane is unreachable: answer as API Gateway would
+            log.exception("%s %s failed", request.method, request.url.path)
+            reply = gw.error_reply(gw.CONFIGURATION_ERROR, {}, headers, request_id)
         response = Response(content=reply.body, status_code=reply.status)
         response.raw_headers = [(k, v) for k, v in response.raw_headers if k == b"content-length"]
         for name, value in reply.headers:

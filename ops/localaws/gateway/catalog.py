@@ -2,20 +2,26 @@
 
 A snapshot holds every REST API (resources with their methods and integrations, stages, gateway
 responses), the API keys and the usage plans. Reading one costs a handful of calls to moto, so
-requests share a snapshot for up to `max_age` seconds. A request that would be refused (no such
-route, unknown key) asks for a snapshot whose reading started after the request arrived before
-it says no, so an API or key created just before a call is always seen. Refreshes are
-single-flight: concurrent requests wait for one reading instead of each doing their own.
-"""
+requests share a snapshot, refreshed in the background once older than `max_age` seconds (so a
+deleted or disabled key stops working a second or two later, not at once). A request that would
+be refused (no such route, unknown key) asks for a snapshot whose reading started after the
+request arrived before it says no, so an API or key created just before a call is always seen.
+Refreshes are single-flight: concurrent requests wait for one reading instead of each doing
+their own."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from qa_console.ops.localaws.gateway.routing import Node, build_tree
+
+log = logging.getLogger(__name__)
+
+STALE_LIMIT = 10  # a snapshot older than STALE_LIMIT * max_age is never served
 
 
 @dataclass(frozen=True)
@@ -76,12 +82,39 @@ class Catalog:
         self._max_age = max_age
         self._snapshot: Snapshot | None = None
         self._refresh_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._refreshing = False
 
     def current(self) -> Snapshot:
+        """A recent snapshot. Past max_age it is still served while a background refresh runs
+        (up to STALE_LIMIT), so requests do not wait for the control plane on the happy path."""
         snapshot = self._snapshot
-        if snapshot is not None and time.monotonic() - snapshot.started_at <= self._max_age:
+        now = time.monotonic()
+        if snapshot is not None and now - snapshot.started_at <= self._max_age:
             return snapshot
-        return self.fresh(since=time.monotonic())
+        if snapshot is not None and now - snapshot.started_at <= self._max_age * STALE_LIMIT:
+            self._refresh_in_background()
+            return snapshot
+        # Any snapshot begun within max_age will do: requests that found the cache stale together
+        # share the one refresh instead of queueing a refresh each.
+        return self.fresh(since=now - self._max_age)
+
+    def _refresh_in_background(self) -> None:
+        with self._state_lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+
+        def refresh() -> None:
+            try:
+                self.fresh(since=time.monotonic())
+            except Exception as exc:  # the next request retries, in its own thread
+                log.warning("reading the API Gateway control plane failed: %s", exc)
+            finally:
+                with self._state_lock:
+                    self._refreshing = False
+
+        threading.Thread(target=refresh, name="gateway-catalog", daemon=True).start()
 
     def fresh(self, since: float) -> Snapshot:
         """A snapshot whose reading began at or after `since` (a monotonic time)."""

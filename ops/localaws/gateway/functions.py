@@ -70,6 +70,7 @@ class FunctionResolver:
         self._code_root = work_dir / "lambda"
         self._max_age = max_age
         self._entries: dict[str, _Entry] = {}
+        self._read_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def resolve(self, function_arn: str, source_arn: str, has_credentials: bool) -> FunctionSpec:
@@ -87,13 +88,14 @@ class FunctionResolver:
 
     def _entry(self, function_arn: str, since: float) -> _Entry:
         with self._lock:
+            read_lock = self._read_locks.setdefault(function_arn, threading.Lock())
+        with read_lock:  # one reader per function: concurrent first calls share its result
             entry = self._entries.get(function_arn)
-        if entry is not None and entry.fetched_at >= since:
-            return entry
-        entry = self._read(function_arn)
-        with self._lock:
+            if entry is not None and entry.fetched_at >= since:
+                return entry
+            entry = self._read(function_arn)
             self._entries[function_arn] = entry
-        return entry
+            return entry
 
     def _read(self, function_arn: str) -> _Entry:
         region, _account, name, qualifier = split_arn(function_arn)
