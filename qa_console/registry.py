@@ -125,8 +125,10 @@ def plugin_files(environ: Mapping[str, str] | None = None) -> list[Path]:
 
 def read_instances(files: Iterable[Path] | None = None) -> dict[str, InstanceSpec]:
     """Every backend instance, merged over the files (default: `plugin_files()`), in first-declared
-    order. Raises ConfigError naming file and line for malformed TOML, a table without a kind, or
-    a kind that no built-in or entry point provides."""
+    order. Raises ConfigError naming file and line for malformed TOML or a table without a kind.
+
+    A kind that no built-in or entry point provides is not an error here but where that instance
+    is used (`kind_problem`, `build`): an uninstalled plugin must not break every other backend."""
     merged: dict[str, InstanceSpec] = {}
     for path in plugin_files() if files is None else files:
         for spec in _read_file(Path(path)):
@@ -146,17 +148,6 @@ def read_instances(files: Iterable[Path] | None = None) -> dict[str, InstanceSpe
                     hint=f'add e.g. kind = "http"; known kinds: {", ".join(sorted(kinds()))}',
                 )
             merged[spec.name] = spec
-    known: dict[str, KindSpec] | None = None
-    for spec in merged.values():
-        if spec.kind in BUILTIN_KINDS:
-            continue
-        known = kinds() if known is None else known  # entry points are read only when needed
-        if spec.kind not in known:
-            raise ConfigError(
-                f"{spec.where}: backend {spec.name!r} has unknown kind {spec.kind!r}",
-                hint=f"known kinds: {', '.join(sorted(known))} (plugins add kinds via the "
-                f"{ENTRY_POINT_GROUP!r} entry-point group)",
-            )
     return merged
 
 
@@ -367,8 +358,27 @@ def get_instance(name: str, files: Iterable[Path] | None = None) -> InstanceSpec
     return instances[name]
 
 
+def kind_problem(spec: InstanceSpec, known: Mapping[str, KindSpec] | None = None) -> str | None:
+    """Why this instance's kind is unusable, without importing anything (None when it is known)."""
+    if spec.kind in BUILTIN_KINDS:
+        return None
+    known = kinds() if known is None else known
+    kind = known.get(spec.kind)
+    if kind is None or kind.shadowed_by_builtin:
+        return f"unknown kind {spec.kind!r}"
+    return None
+
+
 def build(spec: InstanceSpec) -> Backend:
-    """Import the instance's kind and construct it; option errors name the plugins file and line."""
+    """Import the instance's kind and construct it. An unknown kind or a bad option is a
+    ConfigError naming the plugins file and line; a kind that fails to import, PluginLoadError."""
+    problem = kind_problem(spec)
+    if problem is not None:
+        raise ConfigError(
+            f"{spec.where}: backend {spec.name!r} has {problem}",
+            hint=f"known kinds: {', '.join(sorted(kinds()))} (plugins add kinds via the "
+            f"{ENTRY_POINT_GROUP!r} entry-point group)",
+        )
     cls = load_kind(spec.kind)
     try:
         return cls(spec.name, **dict(spec.options))

@@ -108,7 +108,6 @@ def test_relative_model_paths_resolve_against_the_declaring_file(tmp_path: Path)
     ("text", "line", "words"),
     [
         ('[backends.a]\nkind = "http"\nurl = \n', 3, "malformed TOML"),
-        ('[backends.a]\nkind = "http"\n\n[backends.b]\nkind = "htpp"\n', 4, "unknown kind 'htpp'"),
         ('\n[backends.a]\nurl = "http://x"\n', 2, "has no kind"),
         ('[backend.a]\nkind = "http"\n', 1, "unknown section 'backend'"),
         ("[backends]\na = 3\n", 2, "must be a table"),
@@ -121,6 +120,22 @@ def test_bad_files_name_file_and_line(tmp_path: Path, text: str, line: int, word
         registry.read_instances([path])
     assert caught.value.message.startswith(f"{path}:{line}: ")
     assert words in caught.value.message
+
+
+def test_an_unknown_kind_fails_where_it_is_used_naming_file_and_line(tmp_path: Path) -> None:
+    """A typo in a kind, or an uninstalled plugin, breaks that instance only."""
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[backends.a]\nkind = "http"\nurl = "http://x/ask"\n\n[backends.b]\nkind = "htpp"\n'
+    )
+    instances = registry.read_instances([path])
+    assert registry.kind_problem(instances["b"]) == "unknown kind 'htpp'"
+    assert registry.kind_problem(instances["a"]) is None
+    with pytest.raises(ConfigError) as caught:
+        registry.load("b", [path])
+    assert caught.value.message == f"{path}:5: backend 'b' has unknown kind 'htpp'"
+    assert "http" in str(caught.value.hint)
+    assert isinstance(registry.load("a", [path]), HttpBackend)
 
 
 def test_bad_options_name_file_and_line(tmp_path: Path) -> None:
@@ -230,6 +245,7 @@ def installed_plugin(tmp_path: Path, fake_api: FakeApi, monkeypatch: pytest.Monk
         {
             "e1": {"kind": "echo", "prefix": "ECHO"},
             "b1": {"kind": "broken"},
+            "u1": {"kind": "uninstalled"},
             "t": {"kind": "http", "url": fake_api.url()},
         },
     )
@@ -250,7 +266,10 @@ def test_entry_point_kinds_are_listed_without_importing_them(installed_plugin: P
     assert "not installed" in kinds["missing"]["error"]
     assert kinds["http"]["origin"] == "built-in"
     assert "built-in" in kinds["http (qa-console-echo-plugin)"]["error"]
-    assert {"e1", "b1", "t"} <= {instance["name"] for instance in data["instances"]}
+    instances = {instance["name"]: instance for instance in data["instances"]}
+    assert {"e1", "b1", "u1", "t"} <= set(instances)
+    assert instances["e1"]["error"] is None
+    assert instances["u1"]["error"] == "unknown kind 'uninstalled'"
     assert list(installed_plugin.iterdir()) == []  # no plugin module was imported
 
     human = run_cli("backends", "list")
@@ -284,11 +303,16 @@ def test_a_broken_plugin_fails_alone(installed_plugin: Path, fake_api: FakeApi) 
     assert http.returncode == 0
     assert http.stdout == "answer to: hello\n"
 
-    check = run_cli("backends", "check", "e1", "b1", "t", "--json")
+    uninstalled = run_cli("ask", "--backend", "u1", "hello")
+    assert uninstalled.returncode == 2
+    assert "has unknown kind 'uninstalled'" in uninstalled.stderr
+
+    check = run_cli("backends", "check", "e1", "b1", "u1", "t", "--json")
     assert check.returncode == 1
     rows = {row["name"]: row for row in json.loads(check.stdout)["backends"]}
     assert rows["e1"]["ok"] and rows["t"]["ok"]
     assert not rows["b1"]["ok"] and "boom" in rows["b1"]["detail"]
+    assert not rows["u1"]["ok"] and "unknown kind" in rows["u1"]["detail"]
     assert rows["t"]["latency_ms"] > 0
 
     healthy = run_cli("backends", "check", "e1", "t")

@@ -38,6 +38,7 @@ def list_backends(
             "options": spec.public_options(),
             "source": str(spec.source),
             "line": spec.line,
+            "error": registry.kind_problem(spec, kinds),
         }
         for spec in instances.values()
     ]
@@ -55,6 +56,8 @@ def list_backends(
         table.add_column(column, style="dim" if column == "source" else None)
     for row in instance_rows:
         options = ", ".join(f"{key}={value}" for key, value in row["options"].items())
+        if row["error"]:
+            options = f"{options} ({row['error']})" if options else row["error"]
         table.add_row(
             escape(row["name"]),
             escape(row["kind"]),
