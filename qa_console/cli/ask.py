@@ -34,7 +34,11 @@ def ask(
         ),
     ] = False,
     stream: Annotated[
-        bool, typer.Option("--stream", help="Print the answer as it is produced.")
+        bool,
+        typer.Option(
+            "--stream",
+            help="Print the answer as it is produced (with --json: one object at the end).",
+        ),
     ] = False,
     params: Annotated[
         list[str] | None,
