@@ -62,6 +62,15 @@ HANDLERS = textwrap.dedent(
         return {"statusCode": 200, "body": json.dumps({"account": identity["Account"]})}
 
 
+    CALLS = []
+
+
+    def sandbox(event, context):
+        CALLS.append(event["requestContext"]["requestId"])  # module state of this sandbox
+        time.sleep(float(event["queryStringParameters"]["sleep"]))
+        return {"statusCode": 200, "body": json.dumps({"pid": os.getpid(), "calls": len(CALLS)})}
+
+
     def environ(event, context):
         return {"statusCode": 200, "body": json.dumps(dict(os.environ))}
 
@@ -282,11 +291,13 @@ def gateway_api(gateway_stack: GatewayStack) -> GatewayApi:
         "ask": ("echo", 10, None, True),
         "caller": ("caller", 20, None, False),
         "environ": ("environ", 10, None, False),
+        "sandbox": ("sandbox", 10, None, False),
         "crash": ("crash", 10, None, False),
         "boom": ("boom", 10, None, False),
         "hang": ("hang", 1, None, False),
         "slow": ("hang", 10, 700, False),
         "malformed": ("malformed", 10, None, False),
+        "noimport": ("missing_function", 10, None, False),
         "noperm": ("echo", 10, None, False),
     }
     functions = {}

@@ -61,3 +61,15 @@ def test_a_handler_past_the_integration_timeout_is_a_504(gateway_api: GatewayApi
     assert response.status_code == 504
     assert response.json() == {"message": "Endpoint request timed out"}
     _still_serving(gateway_api)
+
+
+def test_a_handler_that_cannot_be_loaded_is_a_502_and_says_why(gateway_api: GatewayApi) -> None:
+    response = gateway_api.call("POST", "noimport", content="{}")
+    assert response.status_code == 502
+    assert response.json() == INTERNAL
+    messages = lambda_log_messages(gateway_api.stack, "gw-noimport", "[ERROR]")
+    error = next(m for m in messages if m.startswith("[ERROR]"))
+    assert error.startswith(
+        "[ERROR] Runtime.HandlerNotFound: Handler 'missing_function' missing on module 'handlers'"
+    )
+    assert any(m.startswith("INIT_START") for m in messages)

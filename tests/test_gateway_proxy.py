@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -177,6 +178,19 @@ def test_the_sandbox_gets_lambda_variables_and_the_local_endpoints(
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/gw-environ"
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"].split("/")[-1].startswith("[$LATEST]")
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_sandboxes_stay_warm_and_serve_concurrent_requests_in_parallel(
+    gateway_api: GatewayApi,
+) -> None:
+    first = gateway_api.call("POST", "sandbox?sleep=0").json()
+    second = gateway_api.call("POST", "sandbox?sleep=0").json()
+    assert second["pid"] == first["pid"]  # the same warm process, its module state kept
+    assert second["calls"] == first["calls"] + 1
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: gateway_api.call("POST", "sandbox?sleep=1.5"), range(4)))
+    assert all(r.status_code == 200 for r in replies)
+    assert len({r.json()["pid"] for r in replies}) > 1  # not one after another in one process
 
 
 def test_gateway_responses_put_cors_headers_on_errors(gateway_api: GatewayApi) -> None:

@@ -128,14 +128,36 @@ def _watch_parent(parent: int) -> None:
         time.sleep(1.0)
 
 
+class InitError(Exception):
+    """The handler cannot be loaded; carries the errorType Lambda's Python runtime reports."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
 def _load_handler(handler: str) -> Any:
     module_path, _, function_name = handler.replace("/", ".").rpartition(".")
     if not module_path or not function_name:
-        raise ValueError(f"Bad handler '{handler}': expected module.function")
-    module = importlib.import_module(module_path)
+        raise InitError(
+            "Runtime.MalformedHandlerName", f"Bad handler '{handler}': not enough values"
+        )
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise InitError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_path}': {exc}"
+        ) from exc
+    except SyntaxError as exc:
+        raise InitError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_path}': {exc}"
+        ) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise AttributeError(f"Handler '{function_name}' missing on module '{module_path}'")
+        raise InitError(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_path}'",
+        )
     return function
 
 
@@ -156,12 +178,10 @@ def main() -> None:
     init_error = None
     try:
         handler = _load_handler(handler_name)
-    except Exception as exc:  # the function's own import error, reported like Lambda does
-        module = handler_name.replace("/", ".").rpartition(".")[0]
-        kind = "Runtime.ImportModuleError" if isinstance(exc, ImportError) else None
-        init_error = _error(exc, kind)
-        if kind:
-            init_error["errorMessage"] = f"Unable to import module '{module}': {exc}"
+    except InitError as exc:
+        init_error = {"errorMessage": str(exc), "errorType": exc.error_type, "stackTrace": []}
+    except Exception as exc:  # the module raised while being imported
+        init_error = _error(exc)
     init_ms = (time.perf_counter() - started) * 1000
     send(sock, {"type": "ready", "init_ms": init_ms, "error": init_error})
 
