@@ -129,13 +129,17 @@ class Worker:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
-            if line.startswith(runner.MARKER):
+            # The marker may follow output the handler left without a final newline.
+            text, marker, request_id = line.partition(runner.MARKER)
+            if text:
+                self.logs.emit(
+                    self.spec.log_group, self.log_stream, text.replace("\r", "\n") + "\n"
+                )
+            if marker:
                 with self._marker_lock:
-                    event = self._markers.get(line[len(runner.MARKER) :])
+                    event = self._markers.get(request_id)
                 if event is not None:
                     event.set()
-                continue
-            self.logs.emit(self.spec.log_group, self.log_stream, line.replace("\r", "\n") + "\n")
 
     def wait_ready(self) -> dict[str, Any] | None:
         """Wait for the init phase; None when the process died or took too long."""
