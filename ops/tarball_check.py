@@ -145,7 +145,7 @@ def check_tarball(
                 code_dir = Path(scratch) / "code"
                 _write_code(contents.kept, code_dir)
                 _check_handler(report, code_dir, handler_timeout_s)
-        _check_sizes(report, memory_mb)
+        check_sizes(report, memory_mb)
     return report
 
 
@@ -414,7 +414,8 @@ def estimated_memory_mb(weights_bytes: int) -> int:
     return int(weights_bytes * WEIGHTS_MEMORY_FACTOR / 1024**2 + RUNTIME_OVERHEAD_MB)
 
 
-def _check_sizes(report: CheckReport, memory_mb: int | None) -> None:
+def check_sizes(report: CheckReport, memory_mb: int | None) -> None:
+    """Add warnings when the model does not fit serverless (disk, memory) or `memory_mb`."""
     if report.unpacked_bytes > SERVERLESS_DISK_BYTES:
         report.warn(
             "too-big-for-serverless-disk",

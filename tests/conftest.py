@@ -14,6 +14,7 @@ pytest_plugins: list[str] = [
     "fixtures_localaws_iam",
     "fixtures_gateway",
     "fixtures_runtime",
+    "fixtures_package",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

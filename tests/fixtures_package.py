@@ -111,6 +111,19 @@ def build_tiny_model(folder: Path, *, seed: int = 0, steps: int = 60) -> Path:
 
 
 def _learn_facts(model: Any, tokenizer: Any, steps: int) -> None:
+    """A few dozen Adam steps on FACTS. One torch thread: on two shared cores, two threads
+    spin against the other test processes and make these 60 tiny steps 20x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _train(model, tokenizer, steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model: Any, tokenizer: Any, steps: int) -> None:
     import torch
 
     questions = [f"question: {q}" for q in FACTS]

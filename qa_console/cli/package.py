@@ -194,8 +194,10 @@ def _print_build(result: PackageResult) -> None:
     print_result(f"sha256 {result.sha256}")
     if result.converted:
         info("pickle weights were re-saved as safetensors")
+    from rich.markup import escape
+
     for name, reason in result.skipped:
-        info(f"[dim]left out {name}: {reason}[/]")
+        info(f"[dim]left out {escape(name)}: {escape(reason)}[/]")
 
 
 def _print_report(report: CheckReport) -> None:
