@@ -113,6 +113,38 @@ def predict_fn(data, model):
     return {"model": model}
 """
 
+# Speaks this project's handler contract ({"inputs", "parameters"} -> [{"generated_text"}]) without
+# a model, for the sagemaker backend's tests. The question says what to do:
+#   "fail: why"  raise ValueError(why)     "sleep: s"  sleep s seconds first
+#   "stream: a b c"  stream {"token": ...} lines, one per word
+GENERATE_HANDLER = """
+import json
+import time
+
+
+def model_fn(model_dir):
+    return "parrot"
+
+
+def predict_fn(data, model):
+    question = data["inputs"]
+    parameters = data.get("parameters") or {}
+    if question.startswith("fail:"):
+        raise ValueError(question[5:].strip())
+    if question.startswith("sleep:"):
+        time.sleep(float(question[6:]))
+    if question.startswith("stream:"):
+        return ({"token": word + " "} for word in question[7:].split())
+    text = "answer to %s with %s" % (question, json.dumps(parameters, sort_keys=True))
+    return [{"generated_text": text}]
+
+
+def output_fn(prediction, accept):
+    if isinstance(prediction, list):
+        return json.dumps(prediction)
+    return (json.dumps(piece) + "\\n" for piece in prediction)
+"""
+
 BROKEN_LOAD_HANDLER = """
 def model_fn(model_dir):
     raise OSError("weights are missing from " + model_dir)
@@ -333,6 +365,18 @@ def runtime_aws(
         yield runtime_stack
     finally:
         runtime_stack.runtime.settings = saved
+
+
+@pytest.fixture(scope="session")
+def t5_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model.tar.gz: a tiny random T5 packaged with the project's inference/inference.py."""
+    from fixtures_package import build_tiny_model
+
+    from qa_console.ops.package import build
+
+    folder = tmp_path_factory.mktemp("t5")
+    model_dir = build_tiny_model(folder / "model")
+    return Path(build(model_dir, folder / "model.tar.gz").archive)
 
 
 @pytest.fixture(scope="session")

@@ -139,4 +139,3 @@ def test_model_fn_failure_is_reported_to_callers(runtime_aws: RuntimeStack, tmp_
         invoke(client, "broken-load", {})
     message = caught.value.response["OriginalMessage"]
     assert "failed to load" in message and "weights are missing" in message
-

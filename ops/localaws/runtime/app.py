@@ -104,7 +104,7 @@ def create_app(runtime: Runtime) -> Starlette:
                     },
                 )
             except wire.WireError as error:
-                status = error.status
+                status = error.members.get("OriginalStatusCode", error.status)
                 raise
             finally:
                 runtime.access_log(
@@ -137,7 +137,9 @@ def create_app(runtime: Runtime) -> Starlette:
             if error is not None:
                 raise error
         except BaseException as error:
-            status = error.status if isinstance(error, wire.WireError) else 500
+            status = 500
+            if isinstance(error, wire.WireError):
+                status = error.members.get("OriginalStatusCode", error.status)
             runtime.access_log(
                 target, call, "/invocations-response-stream", status, (loop.time() - started) * 1000
             )

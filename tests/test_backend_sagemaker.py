@@ -1,0 +1,162 @@
+"""The sagemaker backend against the local runtime over real sockets: answers, streams, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import pytest
+from fixtures_runtime import GENERATE_HANDLER, PROFILE, RuntimeStack, handler_archive
+
+from qa_console.backends.sagemaker import SageMakerBackend
+from qa_console.ops.errors import (
+    AuthError,
+    BackendError,
+    ConfigError,
+    QAConsoleError,
+    TimeoutError_,
+    UsageError,
+)
+
+
+@pytest.fixture(scope="session")
+def generate_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return handler_archive(tmp_path_factory.mktemp("generate"), GENERATE_HANDLER, name="parrot")
+
+
+@pytest.fixture
+def parrot(runtime_aws: RuntimeStack, generate_archive: Path) -> str:
+    """A real-time endpoint speaking the handler contract (deployed once per session)."""
+    if not runtime_aws.describe("parrot"):
+        runtime_aws.deploy("parrot", generate_archive)
+    return "parrot"
+
+
+def backend(endpoint: str, **options: object) -> SageMakerBackend:
+    return SageMakerBackend("sm", endpoint=endpoint, target=PROFILE, region="us-east-1", **options)
+
+
+def count_invocations(sm: SageMakerBackend) -> list[str]:
+    """Record every HTTP request the backend's runtime client sends (retries included)."""
+    sent: list[str] = []
+    sm._client("sagemaker-runtime").meta.events.register(
+        "before-send.sagemaker-runtime", lambda request, **_: sent.append(request.url)
+    )
+    return sent
+
+
+def test_ask_sends_the_handler_contract_and_reads_generated_text(parrot: str) -> None:
+    sm = backend(parrot, parameters={"num_beams": 1, "max_new_tokens": 32})
+    answer = sm.ask("  Who wrote Frankenstein?  ", {"max_new_tokens": 8})
+    assert answer.text == (
+        'answer to Who wrote Frankenstein? with {"max_new_tokens": 8, "num_beams": 1}'
+    )
+    assert answer.backend == "sm"
+    assert answer.extra == {"endpoint": "parrot", "variant": "AllTraffic"}
+    assert answer.latency_ms > 0
+
+
+def test_stream_yields_the_pieces_as_they_come(parrot: str) -> None:
+    sm = backend(parrot)
+    assert list(sm.stream("stream: Mary Shelley wrote it")) == [
+        "Mary ",
+        "Shelley ",
+        "wrote ",
+        "it ",
+    ]
+    # A handler that answers in one piece is yielded once.
+    assert list(sm.stream("Who?")) == ["answer to Who? with {}"]
+
+
+def test_health_checks_service_status_and_a_real_answer(parrot: str) -> None:
+    health = backend(parrot).health()
+    assert health.ok, health.detail
+    assert "InService" in health.detail and "answer to ping" in health.detail
+
+    missing = backend("no-such-endpoint").health()
+    assert not missing.ok
+    assert "does not exist" in missing.detail
+
+
+def test_unknown_endpoint_is_a_usage_error_with_a_hint(runtime_aws: RuntimeStack) -> None:
+    with pytest.raises(UsageError) as caught:
+        backend("nowhere").ask("Who?")
+    assert "endpoint nowhere does not exist" in caught.value.message
+    assert caught.value.hint
+
+
+def test_endpoint_not_in_service_says_to_wait(
+    runtime_aws: RuntimeStack, generate_archive: Path
+) -> None:
+    runtime_aws.deploy("parrot-creating", generate_archive)
+    runtime_aws.set_endpoint_status("parrot-creating", "Creating")
+    with pytest.raises(BackendError) as caught:
+        backend("parrot-creating").ask("Who?")
+    assert "not InService" in caught.value.message
+    assert "wait" in (caught.value.hint or "")
+
+
+def test_model_error_carries_the_handler_message_and_is_not_retried(parrot: str) -> None:
+    sm = backend(parrot)
+    sent = count_invocations(sm)
+    with pytest.raises(BackendError) as caught:
+        sm.ask("fail: nobody by that name")
+    assert caught.value.message.endswith("(400): nobody by that name")
+    assert "/aws/sagemaker/Endpoints/parrot" in (caught.value.hint or "")
+    assert len(sent) == 1
+
+
+def test_a_model_failing_mid_stream_is_a_backend_error(parrot: str) -> None:
+    with pytest.raises(BackendError, match="nobody"):
+        list(backend(parrot).stream("fail: nobody"))
+
+
+def test_read_timeout_is_a_timeout_error_without_retries(parrot: str) -> None:
+    sm = backend(parrot, timeout_s=1.0)
+    sent = count_invocations(sm)
+    with pytest.raises(TimeoutError_) as caught:
+        sm.ask("sleep: 3")
+    assert "did not answer within 1 s" in caught.value.message
+    assert len(sent) == 1  # botocore's standard mode would have tried three times
+
+
+def test_throttling_is_a_backend_error_with_a_hint(
+    runtime_aws: RuntimeStack, generate_archive: Path
+) -> None:
+    runtime_aws.deploy("parrot-serverless", generate_archive, serverless_max_concurrency=1)
+    sm = backend("parrot-serverless")
+
+    def occupy() -> None:
+        # Holds the only slot longer than all retries take; the runtime's 10 s timeout ends it.
+        with contextlib.suppress(QAConsoleError):
+            backend("parrot-serverless").ask("sleep: 30")
+
+    threading.Thread(target=occupy, daemon=True).start()
+    while not any(
+        w["in_flight"] for p in runtime_aws.describe("parrot-serverless") for w in p["workers"]
+    ):
+        threading.Event().wait(0.02)
+    sent = count_invocations(sm)
+    with pytest.raises(BackendError) as caught:
+        sm.ask("Who?")
+    assert "throttling" in caught.value.message
+    assert "MaxConcurrency" in (caught.value.hint or "")
+    assert len(sent) > 1  # throttling is retried (standard mode), then reported
+
+
+def test_missing_credentials_and_unknown_profile(
+    runtime_aws: RuntimeStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile empty]\nregion = us-east-1\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(AuthError) as caught:
+        SageMakerBackend("sm", endpoint="parrot", target="empty").ask("Who?")
+    assert "no AWS credentials" in caught.value.message
+    assert "aws configure --profile empty" in (caught.value.hint or "")
+
+    with pytest.raises(ConfigError, match="profile 'nope' does not exist"):
+        SageMakerBackend("sm", endpoint="parrot", target="nope").ask("Who?")
