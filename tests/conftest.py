@@ -14,6 +14,7 @@ pytest_plugins: list[str] = [
     "fixtures_localaws_iam",
     "fixtures_gateway",
     "fixtures_runtime",
+    "fixtures_localaws",
     "fixtures_package",
 ]
 

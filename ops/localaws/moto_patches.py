@@ -1,0 +1,285 @@
+"""Close the gaps between stock moto (pinned in pyproject) and the SageMaker the project uses.
+
+Applied inside the supervisor process before the moto server takes requests. Each gap has a test
+in tests/test_localaws_moto_gaps.py that fails if a moto upgrade changes what is patched here:
+
+- update_endpoint is not implemented: endpoints go Updating, then InService on the new config,
+  and describe shows PendingDeploymentSummary meanwhile, as SageMaker does;
+- the instance-type whitelist is years old (no ml.g5, g6, m6i, m7i, c6i, c7i, inf2, t3, p4d, p5):
+  accept any well-formed ml.<family>.<size>;
+- endpoints are InService at once: give them a Creating phase (QA_CONSOLE_LOCAL_CREATING_SECONDS,
+  default 2) so waiters and progress bars wait for something real;
+- describe responses carry empty members AWS omits (VpcConfig: {}, DataCaptureConfig: {},
+  Containers: []);
+- describe_endpoint lacks the AsyncInferenceConfig of async endpoints;
+- creating a model, endpoint config or endpoint under an existing name silently replaces it,
+  where SageMaker refuses.
+
+Transitions are lazy: an endpoint's status is settled whenever it is read, from the deadline
+stored on the endpoint itself, so no timer thread is needed and persisted endpoints that were
+mid-transition at shutdown come back settled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+CREATING_SECONDS_ENV = "QA_CONSOLE_LOCAL_CREATING_SECONDS"
+DEFAULT_CREATING_SECONDS = 2.0
+
+# Any SageMaker hosting instance type: ml.<family>.<size>, e.g. ml.g6e.12xlarge, ml.inf2.xlarge.
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+# Private per-endpoint state lives in one attribute; moto derives the response key "Qa" from it.
+_PRIVATE = "_qa"
+_PRIVATE_RESPONSE_KEY = "Qa"
+
+_applied = False
+
+
+def _replace(owner: Any, name: str, value: Any) -> None:
+    """Patch one attribute of a moto class (a function, so type checkers accept it)."""
+    setattr(owner, name, value)
+
+
+def creating_seconds() -> float:
+    """How long a new or updated endpoint stays Creating/Updating (0 = InService at once)."""
+    raw = os.environ.get(CREATING_SECONDS_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_CREATING_SECONDS
+    except ValueError:
+        return DEFAULT_CREATING_SECONDS
+
+
+def apply() -> None:
+    """Patch moto's SageMaker in this process. Idempotent."""
+    global _applied
+    if _applied:
+        return
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    _patch_instance_types()
+    _patch_endpoint_lifecycle()
+    _patch_empty_members()
+    _patch_duplicate_names()
+    _patch_update_endpoint()
+    _applied = True
+
+
+def _patch_instance_types() -> None:
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpointConfig
+
+    def validate_instance_type(self: Any, instance_type: str) -> None:
+        if not isinstance(instance_type, str) or not INSTANCE_TYPE.match(instance_type):
+            raise ValidationError(
+                message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
+                "Member must be a SageMaker ML instance type such as ml.m5.large"
+            )
+
+    _replace(FakeEndpointConfig, "validate_instance_type", validate_instance_type)
+
+
+def _private(endpoint: Any) -> dict[str, Any]:
+    state = endpoint.__dict__.get(_PRIVATE)
+    if state is None:
+        state = endpoint.__dict__[_PRIVATE] = {}
+    return state
+
+
+def _settle(endpoint: Any) -> None:
+    """Finish a Creating/Updating phase whose deadline has passed."""
+    from moto.core.utils import utcnow
+
+    state = endpoint.__dict__.get(_PRIVATE)
+    if not state or state.get("ready_at") is None or time.time() < state["ready_at"]:
+        return
+    pending = state.pop("pending", None)
+    state.pop("ready_at", None)
+    if pending is not None:
+        endpoint.endpoint_config_name = pending["EndpointConfigName"]
+        endpoint.production_variants = endpoint._process_production_variants(
+            pending["ProductionVariants"]
+        )
+        endpoint.data_capture_config = pending.get("DataCaptureConfig") or {}
+        state["async_inference_config"] = pending.get("AsyncInferenceConfig") or {}
+        endpoint.last_modified_time = utcnow()
+    endpoint.__dict__["endpoint_status"] = "InService"
+
+
+def _start_phase(endpoint: Any, status: str) -> None:
+    seconds = creating_seconds()
+    if seconds <= 0:
+        endpoint.__dict__["endpoint_status"] = status
+        _private(endpoint)["ready_at"] = 0.0
+        _settle(endpoint)
+        return
+    endpoint.__dict__["endpoint_status"] = status
+    _private(endpoint)["ready_at"] = time.time() + seconds
+
+
+def _patch_endpoint_lifecycle() -> None:
+    from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
+
+    def get_status(self: Any) -> str:
+        _settle(self)
+        return str(self.__dict__.get("endpoint_status", "InService"))
+
+    def set_status(self: Any, value: str) -> None:
+        self.__dict__["endpoint_status"] = value
+
+    # A data descriptor wins over the instance dict for attribute access, while moto's
+    # gen_response_object (which walks __dict__) still finds the stored value.
+    _replace(FakeEndpoint, "endpoint_status", property(get_status, set_status))
+
+    original_create = SageMakerModelBackend.create_endpoint
+
+    def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
+        endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
+        config = self.endpoint_configs[endpoint_config_name]
+        _private(endpoint)["async_inference_config"] = config.async_inference_config or {}
+        _start_phase(endpoint, "Creating")
+        return endpoint
+
+    _replace(SageMakerModelBackend, "create_endpoint", create_endpoint)
+
+
+def _without_empty(response: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
+        if key in response and response[key] in ({}, [], None):
+            del response[key]
+    return response
+
+
+def _patch_empty_members() -> None:
+    """Drop empty members from what describe_* send back (not from moto's internal dicts,
+    which moto itself indexes, e.g. create_endpoint reads DataCaptureConfig)."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.models import FakeEndpoint
+    from moto.sagemaker.responses import SageMakerResponse
+
+    endpoint_response: Any = vars(FakeEndpoint)["response_object"]
+
+    def endpoint_object(self: Any) -> dict[str, Any]:
+        _settle(self)
+        response = endpoint_response.fget(self)
+        state = response.pop(_PRIVATE_RESPONSE_KEY, None) or {}
+        if state.get("async_inference_config"):
+            response["AsyncInferenceConfig"] = state["async_inference_config"]
+        pending = state.get("pending")
+        if pending is not None:
+            response["PendingDeploymentSummary"] = {
+                "EndpointConfigName": pending["EndpointConfigName"],
+                "ProductionVariants": [
+                    _pending_variant(variant) for variant in pending["ProductionVariants"]
+                ],
+                "StartTime": pending["StartTime"],
+            }
+        return response
+
+    _replace(FakeEndpoint, "response_object", property(endpoint_object))
+
+    def trimmed(action: str, *keys: str) -> None:
+        original = getattr(SageMakerResponse, action)
+
+        def handler(self: Any) -> Any:
+            result = original(self)
+            if isinstance(result, ActionResult) and isinstance(result.result, dict):
+                return ActionResult(_without_empty(dict(result.result), *keys))
+            return result
+
+        _replace(SageMakerResponse, action, handler)
+
+    trimmed("describe_model", "VpcConfig", "Containers")
+    trimmed("describe_endpoint_config", "DataCaptureConfig", "AsyncInferenceConfig", "KmsKeyId")
+    trimmed("describe_endpoint", "DataCaptureConfig")
+
+
+def _pending_variant(variant: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"VariantName": variant["VariantName"]}
+    if "InitialInstanceCount" in variant:
+        summary["DesiredInstanceCount"] = variant["InitialInstanceCount"]
+    if "InstanceType" in variant:
+        summary["InstanceType"] = variant["InstanceType"]
+    if "InitialVariantWeight" in variant:
+        summary["DesiredWeight"] = variant["InitialVariantWeight"]
+    if "ServerlessConfig" in variant:
+        summary["DesiredServerlessConfig"] = variant["ServerlessConfig"]
+    return summary
+
+
+def _patch_duplicate_names() -> None:
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.utils import arn_formatter
+
+    create_model = SageMakerModelBackend.create_model
+    create_config = SageMakerModelBackend.create_endpoint_config
+    create_endpoint = SageMakerModelBackend.create_endpoint
+
+    def refuse(self: Any, kind: str, arn_kind: str, name: str) -> None:
+        arn = arn_formatter(arn_kind, name, self.account_id, self.region_name)
+        raise ValidationError(message=f'Cannot create already existing {kind} "{arn}".')
+
+    def model(self: Any, model_name: str, *args: Any, **kwargs: Any) -> Any:
+        if model_name in self._models:
+            refuse(self, "model", "model", model_name)
+        return create_model(self, model_name, *args, **kwargs)
+
+    def config(self: Any, endpoint_config_name: str, *args: Any, **kwargs: Any) -> Any:
+        if endpoint_config_name in self.endpoint_configs:
+            refuse(self, "endpoint configuration", "endpoint-config", endpoint_config_name)
+        return create_config(self, endpoint_config_name, *args, **kwargs)
+
+    def endpoint(self: Any, endpoint_name: str, *args: Any, **kwargs: Any) -> Any:
+        if endpoint_name in self.endpoints:
+            refuse(self, "endpoint", "endpoint", endpoint_name)
+        return create_endpoint(self, endpoint_name, *args, **kwargs)
+
+    _replace(SageMakerModelBackend, "create_model", model)
+    _replace(SageMakerModelBackend, "create_endpoint_config", config)
+    _replace(SageMakerModelBackend, "create_endpoint", endpoint)
+
+
+def _patch_update_endpoint() -> None:
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        config = self.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            arn = FakeEndpointConfig.arn_formatter(
+                endpoint_config_name, self.account_id, self.region_name
+            )
+            raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+        if endpoint.endpoint_status not in ("InService", "Failed"):
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        _private(endpoint)["pending"] = {
+            "EndpointConfigName": endpoint_config_name,
+            "ProductionVariants": [dict(variant) for variant in config.production_variants],
+            "DataCaptureConfig": config.data_capture_config,
+            "AsyncInferenceConfig": config.async_inference_config,
+            "StartTime": utcnow(),
+        }
+        endpoint.last_modified_time = utcnow()
+        _start_phase(endpoint, "Updating")
+        return endpoint
+
+    def update_endpoint_response(self: Any) -> Any:
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    _replace(SageMakerModelBackend, "update_endpoint", update_endpoint)
+    _replace(SageMakerResponse, "update_endpoint", update_endpoint_response)

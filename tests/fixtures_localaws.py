@@ -1,0 +1,154 @@
+"""The embedded local AWS for tests: one real supervisor per test session, started as the `local`
+target starts it, with its endpoints exported to every test.
+
+Stable API (other areas' tests rely on it; keep names and fields):
+
+    def test_x(local_aws: LocalAws) -> None:
+        s3 = local_aws.client("s3")                        # or localaws_client(local_aws, "s3")
+        runtime = local_aws.client("sagemaker-runtime")    # goes to the SageMaker runtime
+        local_aws.endpoint_url   # http://127.0.0.1:<moto>     (AWS_ENDPOINT_URL)
+        local_aws.runtime_url    # http://127.0.0.1:<runtime>  (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
+        local_aws.gateway_url    # http://127.0.0.1:<gateway>  (QA_CONSOLE_LOCAL_GATEWAY_URL)
+        local_aws.region, local_aws.state_dir, local_aws.pid, local_aws.log_file
+        local_aws.env            # the variables exported to the test process (for subprocesses)
+
+`local_aws` (session scope) starts the supervisor with QA_CONSOLE_LOCAL_AWS_DIR in a temp dir and
+QA_CONSOLE_LOCAL_WATCH_PID set to the test process (so it can never outlive the run), and stops
+it at the end. Once it has started, every test (function scope, after conftest's isolation) sees
+QA_CONSOLE_LOCAL_AWS_DIR, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
+AWS_DISABLE_HOST_PREFIX_INJECTION, QA_CONSOLE_LOCAL_GATEWAY_URL, fake credentials and the region,
+so `qa_console.ops.aws.client(service, "local")` and the console script reach this same local
+AWS instead of starting another. State is shared by the whole session: use unique names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa_console.ops.localaws import launcher
+from qa_console.ops.localaws.state import DIR_ENV
+from qa_console.ops.localaws.supervisor import WATCH_PID_ENV
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    """A running embedded local AWS (see the module docstring)."""
+
+    endpoint_url: str
+    runtime_url: str
+    gateway_url: str
+    region: str
+    state_dir: Path
+    pid: int
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / launcher.LOG_NAME
+
+    def client(self, service: str, **config: Any) -> Any:
+        return localaws_client(self, service, **config)
+
+
+def localaws_client(local_aws: LocalAws, service: str, **config: Any) -> Any:
+    """A boto3 client for one service of the local AWS, independent of the environment:
+    explicit endpoint (the runtime's for sagemaker-runtime), fake credentials, standard retries.
+    `config` goes to botocore's Config (e.g. read_timeout=70)."""
+    import boto3
+    from botocore.config import Config
+
+    settings: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 3}}
+    settings.update(config)
+    url = local_aws.runtime_url if service == "sagemaker-runtime" else local_aws.endpoint_url
+    return boto3.session.Session().client(
+        service,
+        region_name=local_aws.region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**settings),
+    )
+
+
+_session: LocalAws | None = None
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
+    """The session's embedded local AWS (a real supervisor process over loopback)."""
+    global _session
+    directory = tmp_path_factory.mktemp("local-aws")
+    names = (DIR_ENV, WATCH_PID_ENV, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ[DIR_ENV] = str(directory)
+    os.environ[WATCH_PID_ENV] = str(os.getpid())
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    state = launcher.ensure_running()
+    exported = launcher.export_env(state)
+    env = {DIR_ENV: str(directory), WATCH_PID_ENV: str(os.getpid()), **exported}
+    env.update({name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+    _session = LocalAws(
+        endpoint_url=state.moto_url,
+        runtime_url=state.runtime_url,
+        gateway_url=state.gateway_url,
+        region=state.region,
+        state_dir=directory,
+        pid=state.pid,
+        env=env,
+    )
+    try:
+        yield _session
+    finally:
+        _session = None
+        launcher.stop(directory=directory)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _local_aws_environment(isolated_user_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-export the session's local AWS into each test, after conftest clears QA_CONSOLE_*
+    (and undo whatever a test changed), so nothing starts a second one by accident."""
+    if _session is not None:
+        for name, value in _session.env.items():
+            monkeypatch.setenv(name, value)
+
+
+EXPORTED_NAMES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "AWS_DISABLE_HOST_PREFIX_INJECTION",
+    "QA_CONSOLE_LOCAL_GATEWAY_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+)
+
+
+@pytest.fixture
+def private_local_aws_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A state dir of the test's own, for tests that start, stop or break a local AWS (the
+    session's `local_aws` is left alone). QA_CONSOLE_LOCAL_AWS_DIR points at it, the AWS
+    variables are restored after the test, and any local AWS left running in it is stopped."""
+    directory = tmp_path / "local-aws"
+    for name in EXPORTED_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(DIR_ENV, str(directory))
+    monkeypatch.setenv(WATCH_PID_ENV, str(os.getpid()))
+    try:
+        yield directory
+    finally:
+        launcher.stop(directory=directory)

@@ -1,0 +1,282 @@
+"""Each gap of stock moto that the launcher closes (ops/localaws/moto_patches.py), tested through
+the real local AWS over a socket with plain boto3. A moto upgrade that changes what is patched
+fails one of these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from fixtures_localaws import LocalAws
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
+FAST_WAIT = {"Delay": 0.5, "MaxAttempts": 60}
+
+# The instance families moto 5.2.5's whitelist rejects, all of which SageMaker hosts.
+NEW_INSTANCE_TYPES = [
+    "ml.g5.xlarge",
+    "ml.g6.2xlarge",
+    "ml.m6i.large",
+    "ml.m7i.xlarge",
+    "ml.c6i.large",
+    "ml.c7i.2xlarge",
+    "ml.inf2.xlarge",
+    "ml.t3.medium",
+    "ml.p4d.24xlarge",
+    "ml.p5.48xlarge",
+]
+
+
+@pytest.fixture
+def sagemaker(local_aws: LocalAws) -> Any:
+    return local_aws.client("sagemaker")
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A name unique to the test (the session's local AWS is shared)."""
+    return "".join(char for char in request.node.name if char.isalnum())[-50:]
+
+
+def make_model(sagemaker: Any, name: str, **extra: Any) -> str:
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": "local/none:1", "ModelDataUrl": f"s3://no-bucket/{name}.tar.gz"},
+        **extra,
+    )
+    return name
+
+
+def make_config(sagemaker: Any, name: str, model: str, **variant: Any) -> str:
+    production_variant = {"VariantName": "AllTraffic", "ModelName": model}
+    production_variant.update(variant or {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1})
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name, ProductionVariants=[production_variant]
+    )
+    return name
+
+
+def validation_message(call: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call()
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    return str(caught.value.response["Error"]["Message"])
+
+
+def test_update_endpoint_goes_updating_then_in_service_on_the_new_config(
+    sagemaker: Any, name: str
+) -> None:
+    model = make_model(sagemaker, name)
+    first = make_config(sagemaker, f"{name}-a", model)
+    second = make_config(
+        sagemaker,
+        f"{name}-b",
+        model,
+        ServerlessConfig={"MemorySizeInMB": 2048, "MaxConcurrency": 3},
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=first)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
+
+    arn = sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=second)["EndpointArn"]
+
+    during = sagemaker.describe_endpoint(EndpointName=name)
+    assert arn == during["EndpointArn"]
+    assert during["EndpointStatus"] == "Updating"
+    assert during["EndpointConfigName"] == first  # still serving the old config
+    assert during["PendingDeploymentSummary"]["EndpointConfigName"] == second
+    assert "Cannot update in-progress endpoint" in validation_message(
+        lambda: sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=first)
+    )
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
+    after = sagemaker.describe_endpoint(EndpointName=name)
+    assert after["EndpointConfigName"] == second
+    assert "PendingDeploymentSummary" not in after
+    assert after["ProductionVariants"][0]["CurrentServerlessConfig"] == {
+        "MemorySizeInMB": 2048,
+        "MaxConcurrency": 3,
+    }
+    assert after["LastModifiedTime"] >= during["LastModifiedTime"]
+
+
+def test_update_endpoint_refuses_what_sagemaker_refuses(sagemaker: Any, name: str) -> None:
+    model = make_model(sagemaker, name)
+    config = make_config(sagemaker, name, model)
+    assert "Could not find endpoint" in validation_message(
+        lambda: sagemaker.update_endpoint(EndpointName=f"{name}-none", EndpointConfigName=config)
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert "Cannot update in-progress endpoint" in validation_message(
+        lambda: sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=config)
+    )
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
+    assert "Could not find endpoint configuration" in validation_message(
+        lambda: sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=f"{name}-none")
+    )
+
+
+@pytest.mark.parametrize("instance_type", NEW_INSTANCE_TYPES)
+def test_any_ml_instance_type_is_accepted(sagemaker: Any, name: str, instance_type: str) -> None:
+    model = make_model(sagemaker, name)
+    make_config(sagemaker, name, model, InstanceType=instance_type, InitialInstanceCount=1)
+    variant = sagemaker.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]
+    assert variant["InstanceType"] == instance_type
+
+
+@pytest.mark.parametrize("instance_type", ["m5.large", "ml.m5", "ml..large", "gpu"])
+def test_malformed_instance_types_are_still_refused(
+    sagemaker: Any, name: str, instance_type: str
+) -> None:
+    model = make_model(sagemaker, name)
+    message = validation_message(
+        lambda: make_config(
+            sagemaker, name, model, InstanceType=instance_type, InitialInstanceCount=1
+        )
+    )
+    assert instance_type in message
+
+
+def test_new_endpoint_is_creating_before_in_service(sagemaker: Any, name: str) -> None:
+    model = make_model(sagemaker, name)
+    config = make_config(sagemaker, name, model)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
+    listed = sagemaker.list_endpoints(NameContains=name)["Endpoints"]
+    assert [item["EndpointStatus"] for item in listed] == ["Creating"]
+
+    polls: list[str] = []
+    sagemaker.meta.events.register(
+        "after-call.sagemaker.DescribeEndpoint",
+        lambda parsed, **_: polls.append(parsed.get("EndpointStatus", "")),
+    )
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
+    assert polls[-1] == "InService"
+    assert "Creating" in polls  # the waiter really waited
+    assert sagemaker.list_endpoints(NameContains=name, StatusEquals="InService")["Endpoints"]
+
+
+def test_describe_omits_empty_members(sagemaker: Any, name: str) -> None:
+    model = make_model(sagemaker, name)
+    config = make_config(sagemaker, name, model)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+
+    described_model = sagemaker.describe_model(ModelName=model)
+    assert "VpcConfig" not in described_model
+    assert "Containers" not in described_model
+    assert "DataCaptureConfig" not in sagemaker.describe_endpoint_config(EndpointConfigName=config)
+    assert "DataCaptureConfig" not in sagemaker.describe_endpoint(EndpointName=name)
+
+
+def test_given_members_are_still_returned(sagemaker: Any, name: str) -> None:
+    vpc = {"SecurityGroupIds": ["sg-12345678"], "Subnets": ["subnet-12345678"]}
+    model = make_model(sagemaker, name, VpcConfig=vpc)
+    assert sagemaker.describe_model(ModelName=model)["VpcConfig"] == vpc
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 50,
+        "DestinationS3Uri": "s3://capture-bucket/prefix",
+        "CaptureOptions": [{"CaptureMode": "Input"}],
+    }
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        DataCaptureConfig=capture,
+    )
+    described = sagemaker.describe_endpoint_config(EndpointConfigName=name)
+    assert described["DataCaptureConfig"]["DestinationS3Uri"] == capture["DestinationS3Uri"]
+
+
+def test_serverless_config_round_trips(sagemaker: Any, name: str) -> None:
+    model = make_model(sagemaker, name)
+    serverless = {"MemorySizeInMB": 3072, "MaxConcurrency": 7}
+    make_config(sagemaker, name, model, ServerlessConfig=serverless)
+    variant = sagemaker.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]
+    assert variant["ServerlessConfig"] == serverless
+    assert "InstanceType" not in variant
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    summary = sagemaker.describe_endpoint(EndpointName=name)["ProductionVariants"][0]
+    assert summary["CurrentServerlessConfig"] == serverless
+    assert summary["DesiredServerlessConfig"] == serverless
+    assert "MemorySizeInMB" in validation_message(
+        lambda: make_config(
+            sagemaker,
+            f"{name}-bad",
+            model,
+            ServerlessConfig={"MemorySizeInMB": 1536, "MaxConcurrency": 1},
+        )
+    )
+
+
+def test_async_inference_config_round_trips_to_config_and_endpoint(
+    sagemaker: Any, name: str
+) -> None:
+    model = make_model(sagemaker, name)
+    async_config = {
+        "OutputConfig": {
+            "S3OutputPath": "s3://async-bucket/out/",
+            "S3FailurePath": "s3://async-bucket/failed/",
+        },
+        "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 4},
+    }
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        AsyncInferenceConfig=async_config,
+    )
+    assert (
+        sagemaker.describe_endpoint_config(EndpointConfigName=name)["AsyncInferenceConfig"]
+        == async_config
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    assert sagemaker.describe_endpoint(EndpointName=name)["AsyncInferenceConfig"] == async_config
+    plain = make_config(sagemaker, f"{name}-plain", model)
+    assert "AsyncInferenceConfig" not in sagemaker.describe_endpoint_config(
+        EndpointConfigName=plain
+    )
+
+
+def test_existing_names_are_refused_not_replaced(sagemaker: Any, name: str) -> None:
+    model = make_model(sagemaker, name)
+    config = make_config(sagemaker, name, model)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    created = sagemaker.describe_endpoint(EndpointName=name)["CreationTime"]
+
+    assert "Cannot create already existing model" in validation_message(
+        lambda: make_model(sagemaker, name)
+    )
+    assert "Cannot create already existing endpoint configuration" in validation_message(
+        lambda: make_config(sagemaker, name, model)
+    )
+    assert "Cannot create already existing endpoint" in validation_message(
+        lambda: sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    )
+    assert sagemaker.describe_endpoint(EndpointName=name)["CreationTime"] == created
+
+
+def test_aws_managed_policies_are_loaded(local_aws: LocalAws, name: str) -> None:
+    iam = local_aws.client("iam")
+    policy_arn = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
+    policy = iam.get_policy(PolicyArn=policy_arn)["Policy"]
+    assert policy["PolicyName"] == "AmazonSageMakerFullAccess"
+    iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}',
+    )
+    iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    assert [item["PolicyArn"] for item in attached] == [policy_arn]
