@@ -152,3 +152,25 @@ def private_local_aws_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         yield directory
     finally:
         launcher.stop(directory=directory)
+
+
+def wait_for_snapshot(moto_url: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until the local AWS has saved every change made so far; the snapshot's header
+    (format, moto version, the backends it holds as (module, attribute, account, region))."""
+    import pickle
+    import time
+
+    from qa_console.ops.localaws.state import probe
+
+    port = int(moto_url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = probe(port)
+        if health is not None and health["changes"] == health["saved_changes"] > 0:
+            state_dir = Path(health["state_dir"])
+            with open(state_dir / "moto" / "snapshot.pickle", "rb") as handle:
+                meta = pickle.load(handle)
+            assert isinstance(meta, dict)
+            return meta
+        time.sleep(0.1)
+    raise AssertionError(f"the local AWS at {moto_url} saved no snapshot within {timeout} s")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fixtures_localaws import LocalAws
+from fixtures_localaws import LocalAws, wait_for_snapshot
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
 FAST_WAIT = {"Delay": 0.5, "MaxAttempts": 60}
@@ -280,3 +280,15 @@ def test_aws_managed_policies_are_loaded(local_aws: LocalAws, name: str) -> None
     iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
     attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
     assert [item["PolicyArn"] for item in attached] == [policy_arn]
+
+
+def test_requests_build_only_the_iam_partition_in_use(local_aws: LocalAws, name: str) -> None:
+    """Stock moto builds the IAM backend of all six partitions (AWS-managed policies included)
+    on every account lookup; only the partition that is used may exist."""
+    local_aws.client("s3").create_bucket(Bucket=name.lower()[:60])
+    local_aws.client("iam").create_user(UserName=name)
+    meta = wait_for_snapshot(local_aws.endpoint_url)
+    iam_partitions = {
+        region for _, attribute, _, region in meta["backends"] if attribute == "iam_backends"
+    }
+    assert iam_partitions == {"aws"}

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import os
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from fixtures_localaws import wait_for_snapshot
 
 from qa_console.ops.localaws import launcher
-from qa_console.ops.localaws.state import LocalAwsState, probe
+from qa_console.ops.localaws.state import LocalAwsState
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
 FAST_WAIT = {"Delay": 0.5, "MaxAttempts": 60}
@@ -123,7 +123,7 @@ def test_objects_and_a_deployed_endpoint_survive_down_then_up(private_local_aws_
         EndpointName="bio-late", WaiterConfig=FAST_WAIT
     )
     status = launcher.status(directory=private_local_aws_dir)
-    assert {"name": "bio", "status": "InService"} in status.endpoints
+    assert {"name": "bio", "status": "InService", "region": "us-east-1"} in status.endpoints
     assert "models" in status.buckets
 
 
@@ -161,7 +161,7 @@ def test_server_made_ids_survive_and_deleted_bodies_are_dropped(
     s3.put_object(Bucket="scratch", Key="gone.bin", Body=b"to be deleted " * 1000)
     s3.put_object(Bucket="scratch", Key="kept.bin", Body=b"kept")
     blobs = private_local_aws_dir / "moto" / "blobs"
-    wait_for_snapshot(first)
+    wait_for_snapshot(first.moto_url)
     assert hashlib.sha256(b"to be deleted " * 1000).hexdigest() in {
         p.name for p in blobs.glob("*/*")
     }
@@ -189,17 +189,6 @@ def test_server_made_ids_survive_and_deleted_bodies_are_dropped(
     names = {path.name for path in blobs.glob("*/*")}
     assert hashlib.sha256(b"kept").hexdigest() in names
     assert hashlib.sha256(b"to be deleted " * 1000).hexdigest() not in names
-
-
-def wait_for_snapshot(state: LocalAwsState, timeout: float = 30.0) -> None:
-    """Until the supervisor has written every change so far (its health route says so)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        health = probe(state.ports["moto"])
-        if health is not None and health["changes"] == health["saved_changes"] > 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError("no snapshot was written")
 
 
 def _lambda_sha(code: bytes) -> str:

@@ -354,26 +354,12 @@ def _snapshot_file_info(directory: Path) -> dict[str, Any]:
 
 
 def _inventory(current: st.LocalAwsState) -> tuple[list[dict[str, str]], list[str]]:
-    """SageMaker endpoints (name, status) and S3 buckets of the local control plane."""
-    import boto3
-    from botocore.config import Config
-
-    env = dict(os.environ)
-    credentials = {
-        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID") or "testing",
-        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY") or "testing",
-    }
-    session = boto3.Session(region_name=current.region, **credentials)
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=10
-    )
-    sagemaker = session.client("sagemaker", endpoint_url=current.moto_url, config=config)
-    s3 = session.client("s3", endpoint_url=current.moto_url, config=config)
-    endpoints = []
-    for page in sagemaker.get_paginator("list_endpoints").paginate():
-        for endpoint in page.get("Endpoints", []):
-            endpoints.append(
-                {"name": endpoint["EndpointName"], "status": endpoint["EndpointStatus"]}
-            )
-    buckets = [bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])]
-    return sorted(endpoints, key=lambda e: e["name"]), sorted(buckets)
+    """SageMaker endpoints (name, status) and S3 buckets of the local control plane, from the
+    supervisor's inventory route (no boto3 needed)."""
+    answer = st.probe(current.ports["moto"], timeout=10.0, path=st.INVENTORY_PATH) or {}
+    endpoints = [
+        {"name": item["name"], "status": item["status"], "region": item["region"]}
+        for item in answer.get("endpoints", [])
+    ]
+    buckets = sorted({item["name"] for item in answer.get("buckets", [])})
+    return endpoints, buckets

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from qa_console.ops.localaws.persistence import Snapshotter
-from qa_console.ops.localaws.state import HEALTH_PATH
+from qa_console.ops.localaws.state import HEALTH_PATH, INVENTORY_PATH
 
 READ_ACTION_PREFIXES = (
     "Describe",
@@ -91,6 +91,9 @@ class MotoApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             return self._health(start_response)
+        if environ.get("PATH_INFO") == INVENTORY_PATH:
+            with self._snapshotter.lock.shared():
+                return _json(start_response, inventory())
         self._activity.touch()
         form_body = self._buffer_body(environ)
         mutation = is_mutation(environ, form_body)
@@ -135,19 +138,52 @@ class MotoApp:
     def _health(self, start_response: StartResponse) -> list[bytes]:
         import moto
 
-        body = json.dumps(
+        return _json(
+            start_response,
             {
                 "ok": True,
                 "component": "moto",
                 "pid": os.getpid(),
                 "moto_version": moto.__version__,
+                "state_dir": str(self._snapshotter.directory.parent),
                 "snapshot": self._snapshotter.last_snapshot,
                 "dirty": self._snapshotter.dirty,
                 "changes": self._snapshotter.generation,
                 "saved_changes": self._snapshotter.saved_generation,
-            }
-        ).encode()
-        start_response(
-            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            },
         )
-        return [body]
+
+
+def _json(start_response: StartResponse, data: Any) -> list[bytes]:
+    body = json.dumps(data, default=str).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def inventory() -> dict[str, Any]:
+    """The SageMaker endpoints and S3 buckets of every account and region, read in place (what
+    `qa-console local status` lists, without it loading boto3)."""
+    from moto.s3.models import s3_backends
+    from moto.sagemaker.models import sagemaker_backends
+
+    endpoints = [
+        {
+            "name": endpoint.endpoint_name,
+            "status": endpoint.endpoint_status,
+            "region": region,
+            "account": account,
+        }
+        for account, region, backend in sagemaker_backends.iter_backends()
+        for endpoint in list(getattr(backend, "endpoints", {}).values())
+    ]
+    buckets = [
+        {"name": name, "account": account}
+        for account, _, backend in s3_backends.iter_backends()
+        for name in list(getattr(backend, "buckets", {}))
+    ]
+    return {
+        "endpoints": sorted(endpoints, key=lambda item: (item["name"], item["region"])),
+        "buckets": sorted(buckets, key=lambda item: item["name"]),
+    }

@@ -13,7 +13,12 @@ in tests/test_localaws_moto_gaps.py that fails if a moto upgrade changes what is
   Containers: []);
 - describe_endpoint lacks the AsyncInferenceConfig of async endpoints;
 - creating a model, endpoint config or endpoint under an existing name silently replaces it,
-  where SageMaker refuses.
+  where SageMaker refuses;
+- every request resolves its account by looking its access key up in the IAM backends of all
+  six partitions, creating each one (with ~1,600 AWS-managed policies, ~0.2 s apiece) on the
+  way: the first request after start-up waited over a second, and every snapshot carried six
+  copies of the policies. Only partitions that exist can hold access keys, so only those are
+  searched; IAM backends are now built when IAM (or a key in it) is used.
 
 Transitions are lazy: an endpoint's status is settled whenever it is read, from the deadline
 stored on the endpoint itself, so no timer thread is needed and persisted endpoints that were
@@ -65,6 +70,7 @@ def apply() -> None:
     _patch_empty_members()
     _patch_duplicate_names()
     _patch_update_endpoint()
+    _patch_lazy_iam_partitions()
     _applied = True
 
 
@@ -283,3 +289,35 @@ def _patch_update_endpoint() -> None:
 
     _replace(SageMakerModelBackend, "update_endpoint", update_endpoint)
     _replace(SageMakerResponse, "update_endpoint", update_endpoint_response)
+
+
+def _patch_lazy_iam_partitions() -> None:
+    import moto.iam.models as iam_models
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.utilities.utils import get_partition
+
+    def existing(account: Any) -> list[tuple[str, Any]]:
+        # dict's own view: AccountSpecificBackend.__getitem__ would create the backend.
+        return list(dict.items(account))
+
+    def get_account_id_from(access_key: str) -> str:
+        for account_id, account in list(iam_models.iam_backends.items()):
+            for _, backend in existing(account):
+                if access_key in backend.access_keys:
+                    return str(account_id)
+        return str(DEFAULT_ACCOUNT_ID)
+
+    original_mark = iam_models.mark_account_as_visited
+
+    def mark_account_as_visited(
+        account_id: str, access_key: str, service: str, region: str
+    ) -> None:
+        partition = get_partition(region)
+        if account_id not in iam_models.iam_backends:
+            return
+        backends = dict(existing(iam_models.iam_backends[account_id]))
+        if partition in backends and access_key in backends[partition].access_keys:
+            original_mark(account_id, access_key, service, region)
+
+    _replace(iam_models, "get_account_id_from", get_account_id_from)
+    _replace(iam_models, "mark_account_as_visited", mark_account_as_visited)

@@ -31,6 +31,7 @@ DIR_ENV = "QA_CONSOLE_LOCAL_AWS_DIR"
 STATE_FORMAT = 1
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_localaws/health"
+INVENTORY_PATH = "/_localaws/inventory"
 SUPERVISOR_MODULE = "qa_console.ops.localaws.supervisor"
 COMPONENTS = ("moto", "runtime", "gateway")
 
@@ -156,11 +157,12 @@ def is_supervisor(pid: int) -> bool:
     return SUPERVISOR_MODULE.encode() in cmdline
 
 
-def probe(port: int, timeout: float = 2.0) -> dict[str, Any] | None:
-    """GET the health route of one part; its JSON, or None when it does not answer."""
+def probe(port: int, timeout: float = 2.0, path: str = HEALTH_PATH) -> dict[str, Any] | None:
+    """GET the health route (or another JSON route) of one part; its JSON, or None when it does
+    not answer."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        connection.request("GET", HEALTH_PATH)
+        connection.request("GET", path)
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:

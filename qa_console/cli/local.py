@@ -112,7 +112,9 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"  saved    {_snapshot(data['snapshot'])}")
     lines.append(f"  log      {data['log_file']}")
     lines.append(f"SageMaker endpoints ({len(data['endpoints'])}):")
-    lines.extend(f"  {item['name']}  {item['status']}" for item in data["endpoints"])
+    lines.extend(
+        f"  {item['name']}  {item['status']}  ({item['region']})" for item in data["endpoints"]
+    )
     lines.append(f"S3 buckets ({len(data['buckets'])}):")
     lines.extend(f"  {name}" for name in data["buckets"])
     return lines
