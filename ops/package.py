@@ -219,13 +219,14 @@ def build(
 
 
 def _describe_compression(level: int | None, threads: int | None) -> str:
-    count = threads or _cpu_count()
+    count = threads or compression_threads()
     if level is None:
         return f"weights huffman-only, other files level {TEXT_LEVEL}, {count} threads"
     return f"level {level}, {count} threads"
 
 
-def _cpu_count() -> int:
+def compression_threads() -> int:
+    """Threads used by default: the CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -254,7 +255,7 @@ def _write_archive(
             gz = ParallelGzipWriter(
                 raw,
                 level=TEXT_LEVEL if level is None else level,
-                threads=threads or _cpu_count(),
+                threads=threads or compression_threads(),
             )
             with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 tar.copybufsize = COPY_BUFFER

@@ -136,7 +136,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
                 hint="choose another bucket (--bucket setting or s3://your-bucket/) or ask for "
                 "s3:ListBucket/s3:PutObject on it",
             ) from None
-        if status not in (404, 400) and _code(error) not in ("NoSuchBucket", "NotFound", "404"):
+        if status != 404 and _code(error) not in ("NoSuchBucket", "NotFound", "404"):
             raise _translate(error, f"look up bucket {bucket}") from None
     except Exception as error:
         raise _translate(error, f"look up bucket {bucket}") from None
