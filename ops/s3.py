@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,6 +117,27 @@ def object_key(prefix: str, filename: str) -> str:
     if prefix.endswith((".tar.gz", ".tgz")):
         return prefix
     return f"{prefix}/{filename}"
+
+
+def resolve_destination(
+    url: str | None,
+    filename: str,
+    *,
+    bucket: str | None,
+    folder: str | None,
+    region: str,
+    sts: Callable[[], Any],
+) -> tuple[str, str]:
+    """(bucket, key) for an archive: from `url` (s3://bucket/folder/ or a full key) when given,
+    else the bucket and folder settings; with no bucket anywhere, qa-console-<account>-<region>
+    (`sts` makes the STS client only then)."""
+    if url:
+        bucket, prefix = parse_s3_url(url)
+    else:
+        prefix = (folder or "").strip("/") + "/"
+    if not bucket:
+        bucket = default_bucket(sts(), region)
+    return bucket, object_key(prefix.lstrip("/"), filename)
 
 
 # --- bucket ------------------------------------------------------------------------------------

@@ -178,6 +178,28 @@ def test_locations_parse_and_default() -> None:
         s3.parse_s3_url("https://bucket/x")
 
 
+def test_destination_comes_from_the_url_then_the_settings_then_the_account(
+    moto_s3: MotoS3,
+) -> None:
+    def no_sts() -> Any:
+        raise AssertionError("STS must not be called when a bucket is known")
+
+    resolve = s3.resolve_destination
+    url = resolve(
+        "s3://b-url/x/", "m.tar.gz", bucket="b-set", folder="f", region="us-east-1", sts=no_sts
+    )
+    assert url == ("b-url", "x/m.tar.gz")
+    settings = resolve(
+        None, "m.tar.gz", bucket="b-set", folder="/f/", region="us-east-1", sts=no_sts
+    )
+    assert settings == ("b-set", "f/m.tar.gz")
+    account = resolve(
+        None, "m.tar.gz", bucket=None, folder="", region="eu-west-1",
+        sts=lambda: moto_s3.client("sts"),
+    )  # fmt: skip
+    assert account == ("qa-console-123456789012-eu-west-1", "m.tar.gz")
+
+
 def test_cli_checks_uploads_and_prints_the_url(moto_s3: MotoS3, tiny_archive: Path) -> None:
     completed = run_cli("--target", "moto", "upload", str(tiny_archive))
     assert completed.returncode == 0, completed.stderr

@@ -65,13 +65,15 @@ def upload(
     for finding in report.warnings:
         warn(escape(f"[{finding.code}] {finding.message}"))
 
-    bucket, prefix = s3.parse_s3_url(destination) if destination else (None, None)
     client = aws.client("s3", target, region)
-    if bucket is None:
-        bucket = settings.bucket or s3.default_bucket(aws.client("sts", target, region), region)
-    if prefix is None:
-        prefix = (settings.folder or "").strip("/") + "/"
-    key = s3.object_key(prefix.lstrip("/"), archive.name)
+    bucket, key = s3.resolve_destination(
+        destination,
+        archive.name,
+        bucket=settings.bucket,
+        folder=settings.folder,
+        region=region,
+        sts=lambda: aws.client("sts", target, region),
+    )
 
     if s3.ensure_bucket(client, bucket, region) and not json_output:
         info(f"created bucket {bucket} in {region}")
