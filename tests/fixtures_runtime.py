@@ -329,9 +329,9 @@ def runtime_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeS
     try:
         yield stack
     finally:
+        app.state.runtime.shutdown()  # first: requests still waiting on a worker end now
         server.should_exit = True
         thread.join(timeout=20)
-        app.state.runtime.shutdown()
         moto.stop()
 
 

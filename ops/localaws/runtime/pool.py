@@ -1,10 +1,11 @@
 """The worker processes that serve one endpoint variant: start, dispatch, time out, restart.
 
-A pool has one *slot* per instance of the variant (its InitialInstanceCount, capped), each with an
-instance id like SageMaker's (`i-0123...`, the log stream's suffix) and at most one live worker
-process (worker.py). A request (`Call`) goes to the least busy ready worker; each worker runs
-several requests at once on its own threads, so requests to one endpoint overlap instead of
-queueing behind one another.
+A pool has one *slot* per worker process: `workers_per_instance` for each instance of the variant
+(as the Hugging Face container starts SAGEMAKER_MODEL_SERVER_WORKERS model-server workers on each
+instance). A slot has its instance's id, like SageMaker's (`i-0123...`, the log stream's suffix),
+and at most one live worker process (worker.py). A request (`Call`) goes to the least busy ready
+worker; each worker runs several requests at once on its own threads, so requests to one endpoint
+overlap instead of queueing behind one another, and the processes use several cores.
 
 What goes wrong, and what the pool does:
 - a worker dies (a handler called os._exit, a segfault): its in-flight calls get `crashed`, and
@@ -215,6 +216,7 @@ class EndpointPool:
         key: str,
         instances: int,
         threads: int,
+        workers_per_instance: int = 1,
         fetch: Callable[[], Path],
         environment: Mapping[str, str],
         log: LogFunction,
@@ -229,7 +231,11 @@ class EndpointPool:
         self.state = "fetching"  # fetching | loading | ready | failed | closed
         self.error: str | None = None
         self.model_dir: Path | None = None
-        self.slots = [Slot(index, instance_id(key, index)) for index in range(max(1, instances))]
+        per_instance = max(1, workers_per_instance)
+        self.slots = [
+            Slot(index, instance_id(key, index // per_instance))
+            for index in range(max(1, instances) * per_instance)
+        ]
         self.retired: list[WorkerProcess] = []
         self.waiting: list[Call] = []
         self.closed = False

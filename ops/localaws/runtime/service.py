@@ -16,8 +16,13 @@ Knobs (environment variables, read when the runtime is created):
     QA_CONSOLE_RUNTIME_LOAD_WAIT_S      how long a request waits for a loading model before
                                         ModelNotReadyException (60)
     QA_CONSOLE_RUNTIME_THREADS          concurrent requests per worker process (4)
-    QA_CONSOLE_RUNTIME_MAX_INSTANCES    cap on worker processes per variant (2); a real-time
-                                        variant gets min(InitialInstanceCount, this), serverless 1
+    QA_CONSOLE_RUNTIME_INTRA_OP_THREADS OMP/MKL threads per worker process (1); an
+                                        OMP_NUM_THREADS of the model or of the runtime's own
+                                        environment wins
+    QA_CONSOLE_RUNTIME_MAX_WORKERS      cap on worker processes per variant (4). A real-time
+                                        variant gets InitialInstanceCount x the model's
+                                        SAGEMAKER_MODEL_SERVER_WORKERS (default 1) processes,
+                                        a serverless one SAGEMAKER_MODEL_SERVER_WORKERS
     QA_CONSOLE_RUNTIME_POLL_S           control-plane poll interval (2)
     QA_CONSOLE_RUNTIME_CACHE_S          how long an endpoint description is reused (1)
     QA_CONSOLE_RUNTIME_LOG_FLUSH_S      CloudWatch Logs batch interval (1)
@@ -60,7 +65,8 @@ class RuntimeSettings:
     async_timeout_s: float = 900.0
     load_wait_s: float = 60.0
     threads: int = 4
-    max_instances: int = 2
+    intra_op_threads: int = 1
+    max_workers: int = 4
     poll_s: float = 2.0
     cache_s: float = 1.0
     log_flush_s: float = 1.0
@@ -237,11 +243,17 @@ class Runtime:
 
     def _new_pool(self, spec: EndpointSpec, variant: VariantSpec, key: str) -> EndpointPool:
         settings = self.settings
+        try:
+            per_instance = int(dict(variant.environment).get("SAGEMAKER_MODEL_SERVER_WORKERS", 1))
+        except ValueError:
+            per_instance = 1
+        cap = max(1, settings.max_workers)
+        per_instance = max(1, min(per_instance, cap))
         if variant.serverless:
             instances = 1
             threads = max(1, min(int(variant.serverless_max_concurrency or 1), settings.threads))
         else:
-            instances = max(1, min(variant.instance_count, settings.max_instances))
+            instances = max(1, min(variant.instance_count, cap // per_instance))
             threads = settings.threads
         group = group_name(spec.name)
 
@@ -263,6 +275,7 @@ class Runtime:
             )
 
         environment = {
+            **self._thread_environment(),
             **dict(variant.environment),
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -274,6 +287,7 @@ class Runtime:
             key=key,
             instances=instances,
             threads=threads,
+            workers_per_instance=per_instance,
             fetch=fetch,
             environment=environment,
             log=log,
@@ -287,14 +301,26 @@ class Runtime:
         pool.start()
         return pool
 
+    def _thread_environment(self) -> dict[str, str]:
+        """OMP/MKL thread counts for a worker. Several requests run at once in a worker, and
+        torch's default (one thread per core for each) oversubscribes the cores, which the
+        runtime shares with the user's other work: measured on a busy 2-core machine, a tiny T5
+        answered in 450 ms with 2 intra-op threads and 48 ms with 1 (docs/benchmarks.md)."""
+        intra = str(max(1, self.settings.intra_op_threads))
+        return {
+            name: intra for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if name not in os.environ
+        }
+
     # --- requests -----------------------------------------------------------------------------
 
     async def target(self, name: str, variant_name: str | None) -> Target:
         """Resolve the endpoint and pick its variant and pool; WireError when it cannot serve."""
         self.start()
         spec = self.control.cached(name)
-        if spec is None:
-            spec = await asyncio.to_thread(self.control.endpoint, name)
+        if spec is None or not spec.serving:
+            # Only "serving" is taken from the cache: an endpoint that has just turned InService
+            # (or been created) must not be refused for what the cache saw a moment ago.
+            spec = await asyncio.to_thread(lambda: self.control.endpoint(name, fresh=True))
         if spec is None:
             account = await asyncio.to_thread(self.control.account)
             raise wire.endpoint_not_found(name, account)

@@ -1,0 +1,342 @@
+"""Local SageMaker runtime benchmark: latency overhead and throughput under concurrency.
+
+    .venv/bin/python benchmarks/runtime.py [--requests 200] [--seconds 6] [--max-new-tokens 16]
+                                           [--stack own|launcher]
+
+The model is the project's offline "tiny" T5 (ops/tiny_model.py, ~1.2 M parameters, tokenizer
+trained on the biography questions), packaged with the real inference/inference.py by
+ops.package.build. Two ways to answer the same request:
+
+- in-process: the extracted tarball's handler called directly in this process through
+  ops/handler_contract.py's HandlerHost (model_fn once; input_fn -> predict_fn -> output_fn);
+- runtime: boto3 `invoke_endpoint` against the runtime in another process, which runs the
+  handler in one worker process per endpoint. `--stack own` (default) serves moto and
+  `create_runtime_app` under uvicorn in a child process of this script; `--stack launcher` uses
+  the embedded local AWS exactly as `qa-console local up` starts it.
+
+Both sides use one intra-op (OMP) thread: the runtime's default for a worker that serves several
+requests at once on two cores, and set here for the in-process side so the model does the same
+work on both.
+
+Latency: median and p95 over --requests sequential requests each, measured in alternating blocks
+of 20 so both see the same machine load. Overhead = runtime - in-process. A stdlib echo handler
+on a second endpoint gives the runtime's own round trip with no model at all.
+
+Throughput: 1, 4 and 16 client threads (one shared boto3 client, 16 pooled connections) invoking
+the T5 endpoint in a loop for --seconds each; completed requests per second.
+
+Everything runs in a temp dir with QA_CONSOLE_LOCAL_WATCH_PID set, and the local AWS is stopped
+at the end: nothing outlives the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+ECHO_HANDLER = """
+import json
+
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, body, content_type, accept):
+    return body
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def build_archive(folder: Path) -> Path:
+    from qa_console.ops.data import biography_dataset_path, load_qa_dataset
+    from qa_console.ops.package import build
+    from qa_console.ops.tiny_model import save_tiny_model
+
+    dataset = load_qa_dataset(biography_dataset_path())
+    texts = [text for example in dataset.train for text in (example.question, example.answer)]
+    model_dir = save_tiny_model(folder / "model", texts)
+    return Path(build(model_dir, folder / "model.tar.gz").archive)
+
+
+def echo_archive(folder: Path) -> Path:
+    import io
+    import tarfile
+
+    archive = folder / "echo.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in (("config.json", b"{}"), ("code/inference.py", ECHO_HANDLER.encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def deploy(session: Any, name: str, archive: Path, instances: int = 1, workers: int = 1) -> None:
+    s3, sagemaker = session.client("s3"), session.client("sagemaker")
+    buckets = [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+    if "bench-runtime" not in buckets:
+        s3.create_bucket(Bucket="bench-runtime")
+    s3.upload_file(str(archive), "bench-runtime", f"{name}/model.tar.gz")
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
+        PrimaryContainer={
+            "Image": "hf",
+            "ModelDataUrl": f"s3://bench-runtime/{name}/model.tar.gz",
+            "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)},
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": instances,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    deadline = time.monotonic() + 60
+    while sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] != "InService":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} did not become InService")
+        time.sleep(0.2)
+
+
+def warm(runtime: Any, name: str, body: bytes, timeout_s: float = 120) -> None:
+    """Invoke until the worker has loaded the model (first answers: ModelNotReadyException)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType="application/json")
+            return
+        except runtime.exceptions.ModelNotReadyException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(ports_file: Path, work_dir: Path) -> int:
+    """Child mode: moto + the runtime on loopback until the parent closes our stdin."""
+    import uvicorn
+    from moto.server import ThreadedMotoServer
+
+    from qa_console.ops.localaws.runtime import create_runtime_app
+
+    moto_port, runtime_port = _free_port(), _free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    app = create_runtime_app(moto_url, "us-east-1", work_dir)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=runtime_port, log_level="warning")
+    )
+
+    def watch_parent() -> None:
+        sys.stdin.read()  # returns at EOF: the parent exited or closed the pipe
+        server.should_exit = True
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+
+    def announce() -> None:
+        while not server.started:
+            time.sleep(0.05)
+        urls = {"moto": moto_url, "runtime": f"http://127.0.0.1:{runtime_port}"}
+        ports_file.write_text(json.dumps(urls))
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()
+    moto.stop()
+    return 0
+
+
+@contextlib.contextmanager
+def own_stack(folder: Path) -> Iterator[dict[str, str]]:
+    ports_file = folder / "ports.json"
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(ports_file), "--work-dir", str(folder / "rt")],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ports_file.exists():
+            if time.monotonic() > deadline or child.poll() is not None:
+                raise SystemExit("the runtime stack did not start")
+            time.sleep(0.1)
+        yield json.loads(ports_file.read_text())
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@contextlib.contextmanager
+def launcher_stack(folder: Path) -> Iterator[dict[str, str]]:
+    from qa_console.ops.localaws import launcher
+
+    os.environ["QA_CONSOLE_LOCAL_AWS_DIR"] = str(folder / "local-aws")
+    os.environ["QA_CONSOLE_LOCAL_WATCH_PID"] = str(os.getpid())
+    state = launcher.ensure_running()
+    try:
+        yield {"moto": state.moto_url, "runtime": state.runtime_url}
+    finally:
+        launcher.stop(directory=folder / "local-aws")
+
+
+def timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return (time.perf_counter() - started) * 1000.0
+
+
+def throughput(runtime: Any, name: str, body: bytes, clients: int, seconds: float) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def loop(index: int) -> None:
+        while time.monotonic() < stop:
+            response = runtime.invoke_endpoint(
+                EndpointName=name, Body=body, ContentType="application/json"
+            )
+            response["Body"].read()
+            done[index] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests per side")
+    parser.add_argument("--seconds", type=float, default=6.0, help="duration per throughput run")
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--stack", choices=("own", "launcher"), default="own")
+    parser.add_argument("--instances", type=int, default=1, help="InitialInstanceCount")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="SAGEMAKER_MODEL_SERVER_WORKERS: worker processes per instance (2, as the Hugging "
+        "Face container starts on a 2-vCPU ml.m5.large)",
+    )
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve, args.work_dir)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported; see the docstring
+
+    import boto3
+    from botocore.config import Config
+
+    from qa_console.ops.handler_contract import HandlerHost, load_handler
+    from qa_console.ops.safe_tar import safe_extract
+
+    request = {"inputs": "When was Ada Lovelace born?",
+               "parameters": {"max_new_tokens": args.max_new_tokens}}  # fmt: skip
+    body = json.dumps(request).encode()
+    with tempfile.TemporaryDirectory(prefix="bench-runtime-") as temp:
+        folder = Path(temp)
+        print("building the tiny T5 tarball ...", file=sys.stderr)
+        archive = build_archive(folder)
+        model_dir = folder / "inproc"
+        safe_extract(archive, model_dir)
+        host = HandlerHost(load_handler(model_dir / "code"), str(model_dir))
+        host.load()
+
+        def in_process() -> object:
+            return host.invoke(body, "application/json", "application/json")
+
+        print(f"starting the runtime ({args.stack} stack) ...", file=sys.stderr)
+        stack = own_stack if args.stack == "own" else launcher_stack
+        with stack(folder) as urls:
+            session = boto3.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                region_name="us-east-1",
+            )
+            os.environ["AWS_ENDPOINT_URL"] = urls["moto"]
+            os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = urls["runtime"]
+            runtime = session.client(
+                "sagemaker-runtime",
+                config=Config(retries={"mode": "standard"}, max_pool_connections=16),
+            )
+            deploy(session, "bench-t5", archive, args.instances, args.workers)
+            deploy(session, "bench-echo", echo_archive(folder))
+            warm(runtime, "bench-t5", body)
+            warm(runtime, "bench-echo", body)
+            for _ in range(10):
+                in_process()
+                runtime.invoke_endpoint(EndpointName="bench-t5", Body=body)["Body"].read()
+
+            def through_runtime(name: str) -> Callable[[], object]:
+                return lambda: runtime.invoke_endpoint(
+                    EndpointName=name, Body=body, ContentType="application/json"
+                )["Body"].read()
+
+            samples: dict[str, list[float]] = {"in-process": [], "runtime": [], "echo": []}
+            print(f"latency: {args.requests} requests each ...", file=sys.stderr)
+            while len(samples["runtime"]) < args.requests:
+                samples["in-process"] += [timed(in_process) for _ in range(20)]
+                samples["runtime"] += [timed(through_runtime("bench-t5")) for _ in range(20)]
+                samples["echo"] += [timed(through_runtime("bench-echo")) for _ in range(20)]
+            answer = json.loads(through_runtime("bench-t5")())
+            rates = {}
+            for clients in (1, 4, 16):
+                print(f"throughput: {clients} clients for {args.seconds:g} s ...", file=sys.stderr)
+                rates[clients] = throughput(runtime, "bench-t5", body, clients, args.seconds)
+
+    p50 = {name: statistics.median(values) for name, values in samples.items()}
+    p95 = {name: percentile(values, 95) for name, values in samples.items()}
+    print(
+        f"\nstack: {args.stack}, instances: {args.instances}, workers: {args.workers}; "
+        f"model: tiny T5, max_new_tokens={args.max_new_tokens}, "
+        f"answer {answer[0]['generated_text']!r}"
+    )
+    print("\n| path | p50 ms | p95 ms |\n| --- | --- | --- |")
+    print(f"| handler in-process | {p50['in-process']:.1f} | {p95['in-process']:.1f} |")
+    print(f"| invoke_endpoint via the runtime | {p50['runtime']:.1f} | {p95['runtime']:.1f} |")
+    print(f"| runtime round trip, echo handler | {p50['echo']:.1f} | {p95['echo']:.1f} |")
+    overhead = p50["runtime"] - p50["in-process"]
+    print(f"\noverhead at p50: +{overhead:.1f} ms ({overhead / p50['in-process'] * 100:.1f}%)")
+    print("\n| concurrent clients | requests/s |\n| --- | --- |")
+    for clients, rate in rates.items():
+        print(f"| {clients} | {rate:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
