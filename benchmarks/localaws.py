@@ -90,7 +90,7 @@ def log_numbers(directory: Path) -> dict[str, list[float]]:
 
 
 def launcher_part(runs: int, object_mb: int) -> None:
-    print(f"## start-up and stop ({runs} runs each, median / min)")
+    print(f"## start-up and stop ({runs} runs, seconds unless said)")
     rows: dict[str, list[float]] = {}
     for _ in range(runs):
         directory = Path(tempfile.mkdtemp(prefix="bench-local-aws-"))
@@ -102,6 +102,10 @@ def launcher_part(runs: int, object_mb: int) -> None:
         try:
             seconds, up = cli(env, "local", "up")
             rows.setdefault("local up, empty state dir", []).append(seconds)
+            s3 = client(up["urls"]["moto"], "s3")
+            started = time.perf_counter()
+            s3.list_buckets()
+            rows.setdefault("first S3 request after up", []).append(time.perf_counter() - started)
             for _ in range(3):
                 seconds, again = cli(env, "local", "up")
                 assert not again["started"]
@@ -121,17 +125,18 @@ def launcher_part(runs: int, object_mb: int) -> None:
             rows.setdefault("  supervisor: ready after spawn (s)", []).extend(numbers["ready"])
             rows.setdefault("  supervisor: restore (s)", []).extend(numbers["restore"])
             rows.setdefault("  supervisor: one snapshot (s)", []).extend(numbers["snapshot"])
-            rows.setdefault("  supervisor: snapshot pickle size (MB)", []).extend(
+            rows.setdefault("  supervisor: snapshot file, bodies apart (MB)", []).extend(
                 numbers["snapshot_mb"]
             )
         finally:
             subprocess.run([str(CLI), "local", "down"], env=env, capture_output=True, check=False)
             shutil.rmtree(directory, ignore_errors=True)
-    print("| what | median | min | n |\n| --- | --- | --- | --- |")
+    print("| what | median | min | max | n |\n| --- | --- | --- | --- | --- |")
     for what, values in rows.items():
         if values:
             print(
-                f"| {what} | {statistics.median(values):.2f} | {min(values):.2f} | {len(values)} |"
+                f"| {what} | {statistics.median(values):.2f} | {min(values):.2f} "
+                f"| {max(values):.2f} | {len(values)} |"
             )
 
 

@@ -21,6 +21,7 @@ from fixtures_foundation import run_cli
 from qa_console.ops.localaws import components, launcher
 from qa_console.ops.localaws.moto_app import Activity
 from qa_console.ops.localaws.state import (
+    SUPERVISOR_MODULE,
     LocalAwsState,
     pid_alive,
     probe,
@@ -211,3 +212,20 @@ def test_a_part_that_cannot_load_is_served_as_a_clear_503(
         assert "no_such_part" in caught.value.response["Error"]["Message"]
     finally:
         servers.stop(timeout=10)
+
+
+def test_a_second_supervisor_refuses_a_state_dir_already_served(
+    private_local_aws_dir: Path,
+) -> None:
+    running = launcher.ensure_running()
+    second = subprocess.run(
+        [sys.executable, "-m", SUPERVISOR_MODULE, "--state-dir", str(private_local_aws_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == launcher.ALREADY_SERVED
+    assert "already serves" in second.stderr
+    assert read_state(private_local_aws_dir) == running
+    assert launcher.status(directory=private_local_aws_dir).running

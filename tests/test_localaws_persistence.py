@@ -8,6 +8,8 @@ import hashlib
 import io
 import json
 import os
+import signal
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from botocore.config import Config
 from fixtures_localaws import wait_for_snapshot
 
 from qa_console.ops.localaws import launcher
-from qa_console.ops.localaws.state import LocalAwsState
+from qa_console.ops.localaws.state import LocalAwsState, pid_alive, probe
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
 FAST_WAIT = {"Delay": 0.5, "MaxAttempts": 60}
@@ -126,6 +128,12 @@ def test_objects_and_a_deployed_endpoint_survive_down_then_up(private_local_aws_
     assert {"name": "bio", "status": "InService", "region": "us-east-1"} in status.endpoints
     assert "models" in status.buckets
 
+    # The snapshot refers to one copy of each body: the parts of a completed upload are slices
+    # of their object's blob (an older copy is removed once nothing reads it).
+    wait_for_snapshot(second.moto_url)
+    health = probe(second.ports["moto"])
+    assert health is not None and health["snapshot"]["blobs"] == 3
+
 
 def lambda_zip() -> bytes:
     buffer = io.BytesIO()
@@ -195,3 +203,23 @@ def _lambda_sha(code: bytes) -> str:
     import base64
 
     return base64.b64encode(hashlib.sha256(code).digest()).decode()
+
+
+def test_a_crashed_local_aws_comes_back_with_its_last_snapshot(
+    private_local_aws_dir: Path,
+) -> None:
+    first = launcher.ensure_running()
+    (s3,) = clients(first, "s3")
+    s3.create_bucket(Bucket="survivor")
+    s3.put_object(Bucket="survivor", Key="k", Body=b"saved before the crash")
+    wait_for_snapshot(first.moto_url)
+    os.kill(first.pid, signal.SIGKILL)  # no shutdown, no final snapshot
+    for _ in range(200):
+        if not pid_alive(first.pid):
+            break
+        time.sleep(0.05)
+
+    second = launcher.ensure_running()  # finds a state file naming a dead process
+    assert second.pid != first.pid
+    (s3,) = clients(second, "s3")
+    assert s3.get_object(Bucket="survivor", Key="k")["Body"].read() == b"saved before the crash"

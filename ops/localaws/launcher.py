@@ -26,6 +26,8 @@ from qa_console.ops.errors import OperationError, TimeoutError_, UsageError
 from qa_console.ops.localaws import state as st
 
 START_TIMEOUT = 90.0
+HEALTH_PATIENCE = 10.0  # how long a live but silent supervisor gets before it is replaced
+ALREADY_SERVED = 3  # the supervisor's exit code when another one holds the state dir
 STOP_GRACE = 20.0
 LOG_NAME = "supervisor.log"
 LOG_ROTATE_BYTES = 5 * 1024 * 1024
@@ -50,6 +52,9 @@ def ensure_running(region: str | None = None) -> st.LocalAwsState:
     with st.launch_lock(directory):
         current = st.read_state(directory)
         if current is not None and _healthy(directory, current):
+            export_env(current)
+            return current
+        if current is not None and _patient_health(directory, current):
             export_env(current)
             return current
         if current is not None:
@@ -135,6 +140,21 @@ def _healthy(directory: Path, state: st.LocalAwsState) -> bool:
     return False
 
 
+def _patient_health(directory: Path, state: st.LocalAwsState) -> bool:
+    """A live supervisor that does not answer may just be busy (a loaded machine): give it
+    HEALTH_PATIENCE seconds before replacing it."""
+    if not (st.pid_alive(state.pid) and st.is_supervisor(state.pid)):
+        return False
+    deadline = time.monotonic() + HEALTH_PATIENCE
+    while time.monotonic() < deadline:
+        if _healthy(directory, state):
+            return True
+        if not st.pid_alive(state.pid):
+            return False
+        time.sleep(0.5)
+    return False
+
+
 def _discard(directory: Path, state: st.LocalAwsState) -> None:
     """Clear a state file whose supervisor is gone or does not answer (stopping it if alive)."""
     if st.pid_alive(state.pid) and st.is_supervisor(state.pid):
@@ -150,6 +170,13 @@ def _start(directory: Path, region: str) -> st.LocalAwsState:
         )
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / LOG_NAME
+    deadline = time.monotonic() + 5.0
+    while (holder := st.supervisor_running(directory)) is not None:
+        if st.pid_alive(holder):  # started by a client that gave up or died: wait for it
+            return _wait_started(directory, holder, None, log_path)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # a killed supervisor whose exit is not complete yet
     _rotate(log_path)
     env = dict(os.environ)
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_PROFILE"):
@@ -174,20 +201,30 @@ def _start(directory: Path, region: str) -> st.LocalAwsState:
             cwd=str(directory),
         )
     _children.append(process)
+    return _wait_started(directory, process.pid, process, log_path)
+
+
+def _wait_started(
+    directory: Path, pid: int, process: subprocess.Popen[bytes] | None, log_path: Path
+) -> st.LocalAwsState:
+    """Wait for supervisor `pid` to record itself healthy; its exit or a timeout is an error."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
-        code = process.poll()
-        if code is not None:
+        code = process.poll() if process is not None else None
+        other = st.supervisor_running(directory) if code == ALREADY_SERVED else None
+        if other is not None and other != pid:  # lost a race to a supervisor still starting
+            return _wait_started(directory, other, None, log_path)
+        if code is not None or (process is None and not st.pid_alive(pid)):
             raise OperationError(
                 f"the local AWS exited during start-up (code {code}):\n{_tail(log_path)}",
                 hint=f"see {log_path}",
             )
         current = st.read_state(directory)
-        if current is not None and current.pid == process.pid and st.is_healthy(current):
+        if current is not None and current.pid == pid and st.is_healthy(current):
             _recently_healthy[(str(directory), current.pid)] = time.monotonic()
             return current
         if time.monotonic() > deadline:
-            _terminate(process.pid, grace=2.0)
+            _terminate(pid, grace=2.0)
             raise TimeoutError_(
                 f"the local AWS did not start within {START_TIMEOUT:.0f} s:\n{_tail(log_path)}",
                 hint=f"see {log_path}",

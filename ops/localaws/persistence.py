@@ -34,7 +34,6 @@ import itertools
 import logging
 import os
 import pickle
-import shutil
 import sys
 import tempfile
 import threading
@@ -108,24 +107,44 @@ class RWLock:
 
 # Restored S3 bodies that still read straight from their blob: the GC must keep those files.
 _live_blobs: weakref.WeakSet[CowBlob] = weakref.WeakSet()
+# S3 keys whose body was written since it was last stored, and the lock that makes "the blob I
+# stored is this body's" a check-and-set (a request may write the body while it is copied).
+_new_bodies: weakref.WeakSet[Any] = weakref.WeakSet()
+_body_lock = threading.Lock()
 
 
 class CowBlob:
-    """The value buffer of a restored S3 object: reads the blob file in place, and copies it to
-    a private spooled temporary file only when the object is written to."""
+    """The value buffer of a restored S3 object: reads its blob file in place (or a window of it:
+    the parts of a completed multipart upload are slices of the whole object's blob), and copies
+    it to a private spooled temporary file only when the object is written to."""
 
-    def __init__(self, path: Path, sha: str, max_size: int) -> None:
+    def __init__(
+        self, path: Path, sha: str, max_size: int, offset: int = 0, length: int | None = None
+    ) -> None:
         self.path = path
         self.sha = sha
+        self.offset = offset
+        self._length = length
         self._max_size = max_size
         self._reader: io.BufferedReader | None = None
         self._copy: Any = None
+        self._position = 0
         self.closed = False
         _live_blobs.add(self)
 
     @property
     def materialized(self) -> bool:
         return self._copy is not None
+
+    @property
+    def is_slice(self) -> bool:
+        return self.offset != 0 or self._length is not None
+
+    @property
+    def length(self) -> int:
+        if self._length is None:
+            self._length = self.path.stat().st_size - self.offset
+        return self._length
 
     def _file(self) -> Any:
         if self.closed:
@@ -139,24 +158,45 @@ class CowBlob:
     def _materialize(self) -> Any:
         if self._copy is None:
             reader = self._file()
-            position = reader.tell()
             copy = tempfile.SpooledTemporaryFile(max_size=self._max_size)  # noqa: SIM115
-            reader.seek(0)
-            shutil.copyfileobj(reader, copy, COPY_CHUNK)
-            copy.seek(position)
+            reader.seek(self.offset)
+            remaining = self.length
+            while remaining > 0:
+                chunk = reader.read(min(COPY_CHUNK, remaining))
+                if not chunk:
+                    break
+                copy.write(chunk)
+                remaining -= len(chunk)
+            copy.seek(self._position)
             reader.close()
             self._reader = None
             self._copy = copy
         return self._copy
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return int(self._file().seek(offset, whence))
+        if self._copy is not None or self.closed:
+            return int(self._file().seek(offset, whence))
+        base = {0: 0, 1: self._position, 2: self.length}[whence]
+        self._position = max(0, base + offset)
+        return self._position
 
     def tell(self) -> int:
-        return int(self._file().tell())
+        if self._copy is not None or self.closed:
+            return int(self._file().tell())
+        return self._position
 
-    def read(self, size: int = -1) -> bytes:
-        return bytes(self._file().read(size))
+    def read(self, size: int | None = -1) -> bytes:
+        reader = self._file()
+        if self._copy is not None:
+            return bytes(reader.read(size))
+        remaining = self.length - self._position
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted <= 0:
+            return b""
+        reader.seek(self.offset + self._position)
+        data = bytes(reader.read(wanted))
+        self._position += len(data)
+        return data
 
     def write(self, data: bytes) -> int:
         return int(self._materialize().write(data))
@@ -172,16 +212,26 @@ class CowBlob:
         self.closed = True
 
 
-def _restore_fake_key(cls: Any, state: dict[str, Any], blob: str | None, blob_dir: str) -> Any:
-    """Rebuild an S3 FakeKey whose body was stored as a blob (see SnapshotPickler)."""
+def _restore_fake_key(
+    cls: Any,
+    state: dict[str, Any],
+    blob: str | None,
+    blob_dir: str,
+    offset: int = 0,
+    length: int | None = None,
+) -> Any:
+    """Rebuild an S3 FakeKey whose body was stored as a blob, or a slice of one (see
+    SnapshotPickler)."""
     key = cls.__new__(cls)
     key.__dict__.update(state)
     max_size = state.get("_max_buffer_size") or 16 * 1024 * 1024
     if blob is None:
         key._value_buffer = tempfile.SpooledTemporaryFile(max_size=max_size)  # noqa: SIM115
     else:
-        key._value_buffer = CowBlob(Path(blob_dir) / blob[:2] / blob, blob, max_size)
-        key.__dict__["_qa_blob"] = blob
+        path = Path(blob_dir) / blob[:2] / blob
+        key._value_buffer = CowBlob(path, blob, max_size, offset, length)
+        if length is None:
+            key.__dict__["_qa_blob"] = blob
     key.lock = threading.Lock()
     return key
 
@@ -209,6 +259,7 @@ class SnapshotPickler(pickle.Pickler):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.blob_dir = blob_dir
         self.referenced = referenced
+        self._slices: dict[int, tuple[str, int, int]] = {}  # id(part) -> (blob, offset, length)
         from moto.s3.models import FakeKey
 
         self._fake_key = FakeKey
@@ -236,11 +287,47 @@ class SnapshotPickler(pickle.Pickler):
 
     def _reduce_fake_key(self, key: Any) -> Any:
         state = {k: v for k, v in key.__dict__.items() if k not in ("_value_buffer", "lock")}
-        blob = self._store_body(key)
         state.pop("_qa_blob", None)
+        window = self._slices.get(id(key))
+        buffer = key.__dict__.get("_value_buffer")
+        if window is None and _is_live_slice(buffer):
+            window = (buffer.sha, buffer.offset, buffer.length)
+        if window is not None:
+            self.referenced.add(window[0])
+            return (
+                _restore_fake_key,
+                (type(key), state, window[0], str(self.blob_dir), *window[1:]),
+            )
+        blob = self._store_body(key)
         if blob is not None:
             self.referenced.add(blob)
+            self._slice_parts(key, blob)
         return (_restore_fake_key, (type(key), state, blob, str(self.blob_dir)))
+
+    def _slice_parts(self, key: Any, blob: str) -> None:
+        """The parts of a completed multipart upload are the object's bytes in part order: store
+        them as windows of its blob, not as second copies. Only when the object's ETag (the md5
+        of the parts' md5s) proves the parts are exactly those, in that order."""
+        parts = getattr(key.__dict__.get("multipart"), "parts", None)
+        if not parts:
+            return
+        ordered = [parts[number] for number in sorted(parts)]
+        etags = [part.__dict__.get("_etag") for part in ordered]
+        sizes = [part.__dict__.get("contentsize") for part in ordered]
+        if None in etags or None in sizes or sum(sizes) != key.__dict__.get("contentsize"):
+            return
+        try:
+            digest = hashlib.md5(
+                b"".join(bytes.fromhex(str(e)) for e in etags), usedforsecurity=False
+            )
+        except ValueError:
+            return
+        if key.__dict__.get("_etag") != f"{digest.hexdigest()}-{len(ordered)}":
+            return
+        offset = 0
+        for part, size in zip(ordered, sizes, strict=True):
+            self._slices[id(part)] = (blob, offset, size)
+            offset += size
 
     def _store_body(self, key: Any) -> str | None:
         buffer = key.__dict__.get("_value_buffer")
@@ -258,7 +345,16 @@ class SnapshotPickler(pickle.Pickler):
         except ValueError:  # a disposed (deleted) key: its buffer is closed
             return None
         key.__dict__["_qa_blob"] = blob
+        _new_bodies.discard(key)
         return blob
+
+
+def _is_live_slice(buffer: Any) -> bool:
+    return (
+        isinstance(buffer, CowBlob)
+        and buffer.is_slice
+        and not (buffer.materialized or buffer.closed)
+    )
 
 
 def _plain_factory(factory: Any) -> Any:
@@ -426,8 +522,46 @@ class Snapshotter:
 
     # -- snapshot ----------------------------------------------------------------------------
 
+    def store_new_bodies(self) -> int:
+        """Write the blobs of S3 bodies written since the last snapshot, while requests keep
+        being served: the snapshot's exclusive section then only pickles (a 1 GB model would
+        otherwise hold every request for seconds). How many blobs were written."""
+        written = 0
+        for key in list(_new_bodies):
+            lock = key.__dict__.get("lock")
+            buffer = key.__dict__.get("_value_buffer")
+            if lock is None or buffer is None:  # still being constructed: next time
+                continue
+            version = key.__dict__.get("_qa_body_version", 0)
+            known = key.__dict__.get("_qa_blob")
+            if known and _blob_path(self.blob_dir, known).exists():
+                _new_bodies.discard(key)
+                continue
+            try:
+                with lock:
+                    buffer.seek(0)
+                    blob = write_blob(self.blob_dir, buffer)
+            except ValueError:  # deleted meanwhile: its buffer is closed
+                _new_bodies.discard(key)
+                continue
+            with _body_lock:
+                if key.__dict__.get("_qa_body_version", 0) == version:
+                    key.__dict__["_qa_blob"] = blob
+                    _new_bodies.discard(key)
+                    written += 1
+        return written
+
     def snapshot(self, lock_timeout: float = 10.0) -> bool:
         """Write the snapshot if anything changed since the last one. True when written."""
+        if self.dirty:
+            started = time.monotonic()
+            stored = self.store_new_bodies()
+            if stored:
+                log.info(
+                    "stored %d new S3 bodies in %.2f s, requests still served",
+                    stored,
+                    time.monotonic() - started,
+                )
         with self.lock.exclusive(lock_timeout) as acquired:
             if not acquired:
                 log.warning("snapshot postponed: requests kept the control plane busy")
@@ -550,7 +684,9 @@ def _replace(owner: Any, name: str, value: Any) -> None:
 
 
 def install() -> None:
-    """Forget a key's stored blob whenever its body changes (so the next snapshot stores it)."""
+    """Track S3 bodies as they are written: forget a key's stored blob (so the next snapshot
+    stores the new body) and queue the key, so its blob is written before the snapshot takes
+    its lock (see Snapshotter.store_new_bodies)."""
     from moto.s3.models import FakeKey
 
     value: Any = vars(FakeKey)["value"]
@@ -560,6 +696,10 @@ def install() -> None:
     def set_value(self: Any, new_value: bytes) -> None:
         self.__dict__.pop("_qa_blob", None)
         value.fset(self, new_value)
+        with _body_lock:
+            self.__dict__["_qa_body_version"] = self.__dict__.get("_qa_body_version", 0) + 1
+            self.__dict__.pop("_qa_blob", None)
+        _new_bodies.add(self)
 
     set_value._qa_tracks_blob = True  # type: ignore[attr-defined]
     _replace(FakeKey, "value", property(value.fget, set_value))

@@ -4,7 +4,8 @@ The state dir (QA_CONSOLE_LOCAL_AWS_DIR, else <user state dir>/local-aws) holds:
     state.json       written by the supervisor once every part answers; removed when it stops
     ports.json       the ports of the last run, reused at the next start when free
     supervisor.log   the supervisor's log (moto, runtime, gateway)
-    launch.lock      serialises concurrent starts and stops
+    launch.lock      serialises concurrent starts and stops (held by clients, briefly)
+    supervisor.lock  held by the running supervisor for its whole life: one per state dir
     moto/            the persisted control plane (see persistence.py)
 
 Only the standard library is imported here: `qa-console local status` and every `local`-target
@@ -219,3 +220,45 @@ def launch_lock(directory: Path, timeout: float = 120.0) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class SupervisorLock:
+    """The lock a supervisor holds while it lives, so no second one can serve the same state
+    dir (a client that died while starting one would otherwise let the next start another)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "supervisor.lock"
+        self._handle: Any = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the process's life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return True
+
+
+def supervisor_running(directory: Path) -> int | None:
+    """The pid of a supervisor holding the state dir's lock (started or still starting)."""
+    path = directory / "supervisor.lock"
+    try:
+        handle = open(path)  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                return int(handle.read().strip() or 0) or None
+            except ValueError:
+                return None
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None

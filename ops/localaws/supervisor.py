@@ -34,6 +34,7 @@ log = logging.getLogger("qa_console.localaws.supervisor")
 WATCH_PID_ENV = "QA_CONSOLE_LOCAL_WATCH_PID"
 IDLE_ENV = "QA_CONSOLE_LOCAL_IDLE_SECONDS"
 START_TIMEOUT = 60.0
+ALREADY_SERVED = 3  # exit code when another supervisor holds the state dir (see launcher.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
+    lock = st.SupervisorLock(args.state_dir.resolve())
+    if not lock.acquire():
+        log.error("another local AWS already serves %s: not starting a second one", args.state_dir)
+        return ALREADY_SERVED
     supervisor = Supervisor(args.state_dir.resolve(), args.region, stop)
     try:
         supervisor.start()
