@@ -17,10 +17,12 @@ mutating requests settle (a quiet period, bounded delay) and at shutdown, under 
 holds new requests for the few milliseconds of pickling, so a snapshot never sees half a change.
 
 What survives: everything in the moto backends (S3 buckets and objects with metadata and
-versions, IAM, SageMaker models / endpoint configs / endpoints, CloudWatch Logs, Lambda
-functions with their code, API Gateway APIs / keys / usage plans, STS, ...). What does not:
-in-flight requests, an endpoint's Creating/Updating phase (it comes back settled), and any
-backend that cannot be pickled (logged by name and skipped, never fatal).
+versions, multipart uploads in progress, IAM, SageMaker models / endpoint configs / endpoints,
+CloudWatch Logs, Lambda functions with their code, API Gateway APIs / keys / usage plans, STS,
+...), with their ids and timestamps; an endpoint caught Creating/Updating finishes its phase on
+its original schedule. What does not: in-flight requests, changes of the last few seconds before
+a crash (none at a clean `down`), and any backend that cannot be pickled (logged by name and
+skipped, never fatal). docs/local-aws.md says the same for users.
 """
 
 from __future__ import annotations
