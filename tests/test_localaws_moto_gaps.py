@@ -4,6 +4,7 @@ fails one of these."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -292,3 +293,17 @@ def test_requests_build_only_the_iam_partition_in_use(local_aws: LocalAws, name:
         region for _, attribute, _, region in meta["backends"] if attribute == "iam_backends"
     }
     assert iam_partitions == {"aws"}
+
+
+def test_the_iam_policy_simulator_is_installed(local_aws: LocalAws) -> None:
+    """iam_simulator.py (another module) is wired into the supervisor's moto."""
+    iam = local_aws.client("iam")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    results = iam.simulate_custom_policy(
+        PolicyInputList=[json.dumps(policy)], ActionNames=["s3:GetObject", "s3:PutObject"]
+    )["EvaluationResults"]
+    decisions = {item["EvalActionName"]: item["EvalDecision"] for item in results}
+    assert decisions == {"s3:GetObject": "allowed", "s3:PutObject": "implicitDeny"}

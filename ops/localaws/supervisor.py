@@ -335,11 +335,13 @@ def configure_environment(region: str, urls: dict[str, str]) -> None:
     os.environ["AWS_ENDPOINT_URL"] = urls["moto"]
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = urls["runtime"]
     os.environ["AWS_DISABLE_HOST_PREFIX_INJECTION"] = "true"
-    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
-        os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-        os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
+    # Fake credentials always: real ones have no business here (the parts' clients and the
+    # Lambda handlers the gateway runs inherit this environment). Unknown keys map to moto's
+    # default account, so clients using any key see the same account.
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
     if st.HOST not in no_proxy:
