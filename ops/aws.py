@@ -31,9 +31,21 @@ def session(target: str = LOCAL_TARGET, region: str = "us-east-1") -> Any:
 
         ensure_running()
         return boto3.Session(region_name=region)
+    _withdraw_local_endpoints()
     return boto3.Session(profile_name=target, region_name=region)
 
 
-def client(service: str, target: str = LOCAL_TARGET, region: str = "us-east-1", **config: Any) -> Any:
+def _withdraw_local_endpoints() -> None:
+    """If this process talked to the local AWS before, stop routing real-AWS clients there."""
+    import sys
+
+    launcher = sys.modules.get("qa_console.ops.localaws.launcher")
+    if launcher is not None:
+        launcher.withdraw_env()
+
+
+def client(
+    service: str, target: str = LOCAL_TARGET, region: str = "us-east-1", **config: Any
+) -> Any:
     """A boto3 client for one service of the target, with standard retries."""
     return session(target, region).client(service, config=client_config(**config))

@@ -22,7 +22,7 @@ step "start the embedded local AWS"
 $QA local up
 
 step "upload the model to S3"
-MODEL_URL="$($QA upload artifacts/model.tar.gz --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["url"])')"
+MODEL_URL="$($QA upload artifacts/model.tar.gz)"   # the s3:// URL alone on stdout
 echo "$MODEL_URL"
 
 step "create the SageMaker endpoint biography-bot"

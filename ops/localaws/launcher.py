@@ -125,7 +125,22 @@ def export_env(
             part for part in (no_proxy, st.HOST, "localhost") if part
         )
     env.update(exported)
+    if environ is None:
+        _exported_to_process.update(exported)
     return exported
+
+
+# What export_env put into os.environ, so a later real-AWS session in the same process (the TUI
+# switching target, say) can take it back out instead of silently talking to the local moto.
+_exported_to_process: dict[str, str] = {}
+
+
+def withdraw_env() -> None:
+    """Undo export_env on os.environ: remove each variable still holding the value it set."""
+    for name, value in list(_exported_to_process.items()):
+        if os.environ.get(name) == value:
+            del os.environ[name]
+        del _exported_to_process[name]
 
 
 def _healthy(directory: Path, state: st.LocalAwsState) -> bool:
