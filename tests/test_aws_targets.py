@@ -1,0 +1,45 @@
+"""One process can use the local AWS and then a real AWS profile: the second must not be routed
+to the local moto by the endpoint variables the first exported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qa_console.ops import aws
+from qa_console.ops.localaws import launcher
+from qa_console.ops.localaws.state import LocalAwsState
+
+
+def test_real_profile_session_withdraws_local_endpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "aws-config"
+    config.write_text("[profile real]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    fake_state = LocalAwsState(
+        pid=1,
+        ports={"moto": 1, "runtime": 2, "gateway": 3},
+        started_at=0.0,
+        version="test",
+        moto_version="test",
+        region="us-east-1",
+        state_dir=str(tmp_path),
+    )
+    exported = launcher.export_env(fake_state)
+    try:
+        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+
+        session = aws.session("real", "eu-west-1")
+
+        assert "AWS_ENDPOINT_URL" not in os.environ
+        assert "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME" not in os.environ
+        endpoint = session.client("s3").meta.endpoint_url
+        assert "127.0.0.1" not in endpoint
+    finally:
+        for name in exported:
+            os.environ.pop(name, None)
