@@ -211,6 +211,23 @@ def launcher_stack(folder: Path) -> Iterator[dict[str, str]]:
         launcher.stop(directory=folder / "local-aws")
 
 
+def logged_model_ms(session: Any, endpoint: str) -> list[float]:
+    """The handler's time per request inside the worker, from the runtime's ACCESS_LOG lines in
+    CloudWatch Logs (`... 200 34.1 ms (model 28.0 ms)`)."""
+    import re
+
+    logs = session.client("logs")
+    time.sleep(2)  # the runtime ships log lines about once a second
+    found: list[float] = []
+    paginator = logs.get_paginator("filter_log_events")
+    for page in paginator.paginate(logGroupName=f"/aws/sagemaker/Endpoints/{endpoint}"):
+        for event in page["events"]:
+            match = re.search(r"\(model (\d+\.\d+) ms\)$", event["message"])
+            if match:
+                found.append(float(match.group(1)))
+    return found
+
+
 def timed(function: Callable[[], object]) -> float:
     started = time.perf_counter()
     function()
@@ -265,8 +282,8 @@ def main() -> int:
     from qa_console.ops.handler_contract import HandlerHost, load_handler
     from qa_console.ops.safe_tar import safe_extract
 
-    request = {"inputs": "When was Ada Lovelace born?",
-               "parameters": {"max_new_tokens": args.max_new_tokens}}  # fmt: skip
+    parameters = {"max_new_tokens": args.max_new_tokens}
+    request = {"inputs": "When was Ada Lovelace born?", "parameters": parameters}
     body = json.dumps(request).encode()
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as temp:
         folder = Path(temp)
@@ -314,6 +331,7 @@ def main() -> int:
                 samples["runtime"] += [timed(through_runtime("bench-t5")) for _ in range(20)]
                 samples["echo"] += [timed(through_runtime("bench-echo")) for _ in range(20)]
             answer = json.loads(through_runtime("bench-t5")())
+            model_ms = logged_model_ms(session, "bench-t5")
             rates = {}
             for clients in (1, 4, 16):
                 print(f"throughput: {clients} clients for {args.seconds:g} s ...", file=sys.stderr)
@@ -330,6 +348,11 @@ def main() -> int:
     print(f"| handler in-process | {p50['in-process']:.1f} | {p95['in-process']:.1f} |")
     print(f"| invoke_endpoint via the runtime | {p50['runtime']:.1f} | {p95['runtime']:.1f} |")
     print(f"| runtime round trip, echo handler | {p50['echo']:.1f} | {p95['echo']:.1f} |")
+    if model_ms:
+        print(
+            f"| handler inside the worker (its log) | {statistics.median(model_ms):.1f} "
+            f"| {percentile(model_ms, 95):.1f} |"
+        )
     overhead = p50["runtime"] - p50["in-process"]
     print(f"\noverhead at p50: +{overhead:.1f} ms ({overhead / p50['in-process'] * 100:.1f}%)")
     print("\n| concurrent clients | requests/s |\n| --- | --- |")

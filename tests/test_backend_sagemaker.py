@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from fixtures_foundation import CONSOLE_SCRIPT, write_plugins
 from fixtures_runtime import GENERATE_HANDLER, PROFILE, RuntimeStack, handler_archive
 
 from qa_console.backends.sagemaker import SageMakerBackend
@@ -160,3 +165,51 @@ def test_missing_credentials_and_unknown_profile(
 
     with pytest.raises(ConfigError, match="profile 'nope' does not exist"):
         SageMakerBackend("sm", endpoint="parrot", target="nope").ask("Who?")
+
+
+RUN_AND_DUMP_MODULES = """
+import atexit, json, os, runpy, sys
+
+def dump():
+    with open(os.environ["QA_TEST_MODULES_OUT"], "w") as out:
+        json.dump(sorted(sys.modules), out)
+
+atexit.register(dump)
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def test_qa_console_ask_answers_from_the_endpoint_without_heavy_imports(
+    parrot: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugins = write_plugins(
+        tmp_path / "plugins.toml",
+        {"sm": {"kind": "sagemaker", "endpoint": parrot, "target": PROFILE}},
+    )
+    monkeypatch.setenv("QA_CONSOLE_PLUGINS", str(plugins))
+    modules_file = tmp_path / "modules.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_AND_DUMP_MODULES,
+            str(CONSOLE_SCRIPT),
+            "ask",
+            "--backend",
+            "sm",
+            "Who wrote it?",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QA_TEST_MODULES_OUT": str(modules_file)},
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "answer to Who wrote it? with {}\n"
+    modules = set(json.loads(modules_file.read_text()))
+    assert "qa_console.backends.sagemaker" in modules
+    heavy = ("torch", "transformers", "textual", "moto", "starlette", "uvicorn")
+    assert sorted(m for m in modules if m.split(".")[0] in heavy) == []

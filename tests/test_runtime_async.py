@@ -31,10 +31,8 @@ def test_async_invocation_writes_the_result_to_the_output_path(
         async_failure="s3://runtime-test-models/async/failed",
     )
     s3 = runtime_aws.client("s3")
-    s3.put_object(
-        Bucket="runtime-test-models", Key="async/in/q1.json",
-        Body=json.dumps({"action": "echo", "inputs": "who?"}),
-    )  # fmt: skip
+    question = json.dumps({"action": "echo", "inputs": "who?"})
+    s3.put_object(Bucket="runtime-test-models", Key="async/in/q1.json", Body=question)
     client = runtime_aws.client("sagemaker-runtime")
     response = client.invoke_endpoint_async(
         EndpointName="async-echo",
@@ -49,10 +47,8 @@ def test_async_invocation_writes_the_result_to_the_output_path(
     result = json.loads(wait_for_object(s3, response["OutputLocation"]))
     assert result["echo"] == {"action": "echo", "inputs": "who?"}
 
-    s3.put_object(
-        Bucket="runtime-test-models", Key="async/in/q2.json",
-        Body=json.dumps({"action": "raise", "message": "cannot answer q2"}),
-    )  # fmt: skip
+    failing = json.dumps({"action": "raise", "message": "cannot answer q2"})
+    s3.put_object(Bucket="runtime-test-models", Key="async/in/q2.json", Body=failing)
     failed = client.invoke_endpoint_async(
         EndpointName="async-echo", InputLocation="s3://runtime-test-models/async/in/q2.json"
     )

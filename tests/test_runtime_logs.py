@@ -46,7 +46,9 @@ def test_container_logs_go_to_the_endpoint_log_group(
         sum(" 200 " in line for line in access) == 5
         and sum(" 400 " in line for line in access) == 1
     )
-    assert all(re.search(r"\d+\.\d ms$", line) for line in access)  # latency on each request
+    # Latency on each request, and the handler's share of it on each answered one.
+    assert all(re.search(r" \d+\.\d ms", line) for line in access)
+    assert sum(bool(re.search(r"\(model \d+\.\d ms\)$", line)) for line in access) == 5
     assert "Traceback (most recent call last)" in text and "ValueError: log me" in text
     # Batched: far fewer calls than lines (5 requests wrote well over 12 lines).
     assert sum(puts) >= 12 and len(puts) < sum(puts) / 2

@@ -48,8 +48,8 @@ def test_failure_mid_stream_is_a_model_stream_error_event(
     runtime_aws: RuntimeStack, echo_endpoint: str
 ) -> None:
     client = runtime_aws.client("sagemaker-runtime")
-    response = stream(client, echo_endpoint, {"action": "stream", "parts": ["a", "b", "c"],
-                                              "fail_at": 2})  # fmt: skip
+    body = {"action": "stream", "parts": ["a", "b", "c"], "fail_at": 2}
+    response = stream(client, echo_endpoint, body)
     received = []
     with pytest.raises(EventStreamError) as caught:
         for event in response["Body"]:

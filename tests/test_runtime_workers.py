@@ -98,3 +98,42 @@ def test_a_hung_handler_times_out_and_its_worker_is_replaced(
     while _alive(hung_pid):
         assert time.monotonic() < deadline, "the hung worker was not killed"
         time.sleep(0.1)
+
+
+def _pids(pools: list[dict]) -> set[int]:
+    return {
+        worker["pid"] for pool in pools for worker in pool["workers"] if worker["pid"] is not None
+    }
+
+
+def test_deleting_an_endpoint_stops_its_workers(
+    runtime_aws: RuntimeStack, echo_archive: Path
+) -> None:
+    runtime_aws.deploy("deleted", echo_archive)
+    client = runtime_aws.client("sagemaker-runtime")
+    pid = invoke(client, "deleted", {"action": "echo"})["pid"]
+    runtime_aws.client("sagemaker").delete_endpoint(EndpointName="deleted")
+    time.sleep(runtime_aws.settings.cache_s + 0.1)
+    with pytest.raises(client.exceptions.ValidationError, match="not found"):
+        invoke(client, "deleted", {"action": "echo"})
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the deleted endpoint's worker is still running"
+        time.sleep(0.1)
+
+
+def test_shutdown_stops_every_worker_process(
+    runtime_aws: RuntimeStack, echo_endpoint: str, tmp_path: Path
+) -> None:
+    from qa_console.ops.localaws.runtime.service import Runtime
+
+    # A second runtime on the same control plane, never started: no poller, only this endpoint.
+    runtime = Runtime(runtime_aws.moto_url, runtime_aws.region, tmp_path, runtime_aws.settings)
+    assert runtime.wait_ready(echo_endpoint, timeout_s=30)
+    pids = _pids(runtime.describe()["endpoints"][echo_endpoint])
+    assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    runtime.shutdown()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "worker processes outlived the runtime"
+        time.sleep(0.1)

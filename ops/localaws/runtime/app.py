@@ -161,8 +161,12 @@ def create_app(runtime: Runtime) -> Starlette:
                         return
                     else:
                         error = runtime.failure(target, message)
-                        text = error.message if error is not None else f"unexpected {kind}"
-                        yield eventstream.model_stream_error(text)
+                        if error is None or error.code == "ServiceUnavailable":
+                            # The runtime, not the model, could not go on.
+                            text = error.message if error is not None else f"unexpected {kind}"
+                            yield eventstream.internal_stream_failure(text)
+                        else:
+                            yield eventstream.model_stream_error(error.message)
                         return
                     try:
                         message = await runtime.next_message(target, call, timeout_s, loop.time())

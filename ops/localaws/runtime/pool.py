@@ -73,6 +73,7 @@ class Call:
         self.stream = stream
         self.worker: WorkerProcess | None = None
         self.closed = False  # answered or abandoned: later messages are dropped
+        self.model_ms: float | None = None  # the handler's own time, when the worker says
 
     @property
     def instance_id(self) -> str | None:
@@ -408,6 +409,8 @@ class EndpointPool:
                 self.stats.served += 1
             stop = worker.retiring and not worker.calls
         if call is not None:
+            if kind == "result" and len(message) > 4:
+                call.model_ms = float(message[4])
             call.deliver(message)
         if stop:
             worker.stop()

@@ -411,8 +411,13 @@ class Runtime:
         return None
 
     def access_log(self, target: Target, call: Call, path: str, status: int, ms: float) -> None:
+        """One line per request, with its latency and, as SageMaker's ModelLatency metric, the
+        handler's share of it."""
         instance = call.instance_id or target.pool.slots[0].instance_id
-        target.pool.log(instance, f'ACCESS_LOG "POST {path} HTTP/1.1" {status} {ms:.1f} ms')
+        line = f'ACCESS_LOG "POST {path} HTTP/1.1" {status} {ms:.1f} ms'
+        if call.model_ms is not None:
+            line += f" (model {call.model_ms:.1f} ms)"
+        target.pool.log(instance, line)
 
     # --- async invocations --------------------------------------------------------------------
 

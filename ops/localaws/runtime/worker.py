@@ -15,7 +15,7 @@ worker -> parent:
 
     ("ready", load_ms)                       model_fn returned
     ("load_failed", message)                 the model cannot be served (traceback is on stderr)
-    ("result", rid, body, content_type)      a whole response
+    ("result", rid, body, content_type, ms)  a whole response, and the handler's time for it
     ("chunk", rid, data, content_type)       one piece of a streamed response
     ("end", rid)                             the stream is complete
     ("error", rid, status, message)          the handler raised (status as the toolkit gives it)
@@ -122,11 +122,14 @@ class Worker:
         stream: bool,
     ) -> None:
         self.loaded.wait()  # the parent sends nothing before "ready"; this only makes sure
+        started = time.perf_counter()
         response_type = accept if accept and accept != "*/*" else DEFAULT_CONTENT_TYPE
         try:
             response, _ = self.host.invoke(body, content_type or DEFAULT_CONTENT_TYPE, accept)
             if not _is_stream(response):
-                self.send(("result", rid, _to_bytes(response), response_type))
+                body = _to_bytes(response)
+                elapsed = (time.perf_counter() - started) * 1000.0
+                self.send(("result", rid, body, response_type, elapsed))
             elif stream:
                 for item in response:
                     if rid in self.cancelled:
@@ -135,7 +138,8 @@ class Worker:
                 self.send(("end", rid))
             else:
                 body = b"".join(_to_bytes(item) for item in response)
-                self.send(("result", rid, body, response_type))
+                elapsed = (time.perf_counter() - started) * 1000.0
+                self.send(("result", rid, body, response_type, elapsed))
         except Exception as error:  # the handler's failure is the caller's ModelError
             log(f"ERROR request {rid} failed: {type(error).__name__}: {error}")
             log(traceback.format_exc())
