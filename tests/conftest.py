@@ -16,6 +16,7 @@ pytest_plugins: list[str] = [
     "fixtures_runtime",
     "fixtures_localaws",
     "fixtures_package",
+    "fixtures_train",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,129 @@
+"""`qa-console train` / `eval` through the real console script: documented errors for bad data
+and an unreachable hub, scores of a trained model, and `ask --backend` answering from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+CONSOLE = [sys.executable, "-m", "qa_console"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CONSOLE, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+def test_missing_data_file_is_a_usage_error(tmp_path: Path) -> None:
+    out = run(
+        "train",
+        "--base-model",
+        "tiny",
+        "--data",
+        str(tmp_path / "nope.jsonl"),
+        "--output",
+        str(tmp_path / "m"),
+    )
+    assert out.returncode == 2
+    assert "error: no such file or folder" in out.stderr and "hint:" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_columns_name_the_columns_found(tmp_path: Path) -> None:
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"q": "Who?", "a": "Me"}\n{"q": "When?", "a": "Now"}\n')
+    out = run("train", "--base-model", "tiny", "--data", str(data), "--output", str(tmp_path / "m"))
+    assert out.returncode == 2
+    assert "columns found: a, q" in out.stderr
+    assert "--question-column" in out.stderr and "--answer-column" in out.stderr
+
+
+def test_no_usable_rows_is_a_usage_error_with_the_report(tmp_path: Path) -> None:
+    data = tmp_path / "qa.csv"
+    data.write_text("question,answer\nWho?,\nWhen?,\n")
+    out = run("train", "--base-model", "tiny", "--data", str(data), "--output", str(tmp_path / "m"))
+    assert out.returncode == 2
+    assert "no usable training rows" in out.stderr and "empty answer" in out.stderr
+
+
+def test_malformed_jsonl_names_the_line(tmp_path: Path) -> None:
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"question": "Who?", "answer": "Me"}\n{"question": \n')
+    out = run("train", "--base-model", "tiny", "--data", str(data), "--output", str(tmp_path / "m"))
+    assert out.returncode == 2 and "line 2 is not valid JSON" in out.stderr
+
+
+def test_bad_hyperparameters_are_usage_errors(tmp_path: Path) -> None:
+    out = run(
+        "train", "--base-model", "tiny", "--learning-rate", "5", "--output", str(tmp_path / "m")
+    )
+    assert out.returncode == 2 and "--learning-rate must be between 0 and 1" in out.stderr
+    out = run("train", "--base-model", "tiny", "--on", "mars", "--output", str(tmp_path / "m"))
+    assert out.returncode == 2 and "--on must be" in out.stderr
+
+
+def test_hub_model_offline_fails_fast_with_a_hint(tmp_path: Path) -> None:
+    empty_cache = {"HF_HOME": str(tmp_path / "hf")}
+    out = run("train", "--output", str(tmp_path / "m"), env={**empty_cache, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2
+    assert "google/flan-t5-base" in out.stderr and "--base-model tiny" in out.stderr
+
+    # Not switched off, but nothing answers: the probe gives up at once instead of hanging.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    env = {**empty_cache, "HF_HUB_OFFLINE": "", "HF_ENDPOINT": f"http://127.0.0.1:{closed}"}
+    out = run(
+        "train", "--base-model", "google/flan-t5-base", "--output", str(tmp_path / "m"), env=env
+    )
+    assert out.returncode == 2
+    assert "unreachable" in out.stderr and "--base-model tiny" in out.stderr
+
+
+def test_a_foreign_output_folder_is_not_overwritten(tmp_path: Path) -> None:
+    output = tmp_path / "photos"
+    output.mkdir()
+    (output / "holiday.jpg").write_bytes(b"jpeg")
+    out = run("train", "--base-model", "tiny", "--output", str(output))
+    assert out.returncode == 2 and "holds no qa-console model" in out.stderr
+    assert (output / "holiday.jpg").read_bytes() == b"jpeg"
+
+
+def test_eval_scores_a_trained_model(trained_tiny_model: Path) -> None:
+    out = run("eval", str(trained_tiny_model), "--split", "train", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["split"] == "train" and result["count"] == 96
+    assert result["exact_match"] > 90 and result["f1"] >= result["exact_match"]
+    assert Path(result["predictions_path"]).is_file()
+
+    table = run("eval", str(trained_tiny_model), "--split", "test")
+    assert table.returncode == 0 and "exact match" in table.stdout
+
+
+def test_eval_of_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    out = run("eval", str(tmp_path))
+    assert out.returncode == 2 and "no config.json" in out.stderr
+
+
+def test_ask_answers_from_the_trained_model(
+    trained_tiny_model: Path, slice_questions: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    plugins = tmp_path / "plugins.toml"
+    plugins.write_text(f'[backends.mine]\nkind = "local"\nmodel = "{trained_tiny_model}"\n')
+    question, expected = slice_questions[2]
+    out = run("ask", "--backend", "mine", question, env={"QA_CONSOLE_PLUGINS": str(plugins)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected

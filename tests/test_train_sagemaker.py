@@ -1,0 +1,332 @@
+"""`train --on sagemaker` against a moto server on 127.0.0.1: the CreateTrainingJob request is
+checked field by field, the entry point is run the way the Hugging Face container runs it, and
+the waiter and the download step are exercised with what moto gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa_console.ops import aws
+from qa_console.ops.errors import OperationError, UsageError
+from qa_console.ops.events import ProgressEvent
+from qa_console.ops.sagemaker_training import (
+    SageMakerTrainingConfig,
+    check_instance_type,
+    download_model,
+    launch_training_job,
+    training_image,
+    wait_for_training_job,
+)
+from qa_console.ops.train import TrainConfig
+
+REGION = "us-east-1"
+PROFILE = "moto-train"
+ROLE = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
+BUCKET = "qa-train-test"
+IMAGE = re.compile(
+    r"^763104351884\.dkr\.ecr\.us-east-1\.amazonaws\.com/huggingface-pytorch-training:"
+    r"(?P<pt>\d+\.\d+\.\d+)-transformers(?P<tf>\d+\.\d+\.\d+)-gpu-py3\d+-cu\d+-ubuntu\d+\.\d+$"
+)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_profile(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """An AWS profile whose every call goes to the moto server, with fake credentials."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "aws-config"
+    config.write_text(f"[profile {PROFILE}]\nregion = {REGION}\n")
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text(
+        f"[{PROFILE}]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return PROFILE
+
+
+def _clients(profile: str) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """sagemaker and s3 clients through ops.aws.client, and the CreateTrainingJob requests sent."""
+    sagemaker = aws.client("sagemaker", profile, REGION)
+    s3 = aws.client("s3", profile, REGION)
+    sent: list[dict[str, Any]] = []
+    sagemaker.meta.events.register(
+        "provide-client-params.sagemaker.CreateTrainingJob",
+        lambda params, **_: sent.append(json.loads(json.dumps(params))),
+    )
+    return sagemaker, s3, sent
+
+
+def _object_exists(s3: Any, uri: str) -> list[str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_image_uri_comes_from_sagemaker_cores_bundled_data() -> None:
+    image = training_image(REGION)
+    match = IMAGE.match(image.uri)
+    assert match, image.uri
+    from importlib.metadata import version
+
+    installed = version("transformers")
+    if image.transformers_version != installed:
+        assert installed in image.note and image.transformers_version in image.note
+    # The SageMaker SDK, given the same choice, builds the same URI.
+    from sagemaker.core import image_uris
+
+    expected = image_uris.retrieve(
+        framework="huggingface",
+        region=REGION,
+        version=image.transformers_version,
+        base_framework_version=f"pytorch{image.pytorch_version}",
+        py_version=image.py_version,
+        image_scope="training",
+        instance_type="ml.g5.xlarge",
+    )
+    assert image.uri == expected
+
+
+def test_image_version_choice() -> None:
+    exact = training_image("eu-west-1", "4.56.2")
+    assert "transformers4.56.2" in exact.uri and not exact.note
+    closest = training_image("eu-west-1", "4.57.1")
+    assert closest.transformers_version == "4.56.2" and "4.57.1" in closest.note
+    assert ".amazonaws.com.cn/" in training_image("cn-north-1", "4.56.2").uri
+    with pytest.raises(UsageError, match="no Hugging Face training image has transformers 3"):
+        training_image(REGION, "3.5.0")
+
+
+def test_cpu_instances_are_refused_for_gpu_only_images() -> None:
+    check_instance_type("ml.g5.xlarge")
+    check_instance_type("ml.p4d.24xlarge")
+    with pytest.raises(UsageError, match="GPU-only"):
+        check_instance_type("ml.m5.xlarge")
+    with pytest.raises(UsageError, match="not a SageMaker instance type"):
+        check_instance_type("g5.xlarge")
+
+
+def test_training_job_request_field_by_field(
+    moto_profile: str, tiny_slice: Path, tmp_path: Path
+) -> None:
+    sagemaker, s3, sent = _clients(moto_profile)
+    job = "qa-test-request"
+    config = SageMakerTrainingConfig(
+        train=TrainConfig(base_model="tiny", data=str(tiny_slice), output_dir=tmp_path / "model"),
+        role_arn=ROLE,
+        bucket=BUCKET,
+        region=REGION,
+        instance_type="ml.g5.2xlarge",
+        instance_count=2,
+        job_name=job,
+        poll_interval_s=0.01,
+    )
+    events: list[ProgressEvent] = []
+    # moto records the job as Completed at once but never runs it: no model.tar.gz appears.
+    with pytest.raises(OperationError, match="completed but its model is not at s3://"):
+        launch_training_job(config, sagemaker, s3, progress=events.append)
+    assert len(sent) == 1
+    request = sent[0]
+
+    assert request["TrainingJobName"] == job
+    algorithm = request["AlgorithmSpecification"]
+    assert IMAGE.match(algorithm["TrainingImage"]) and algorithm["TrainingInputMode"] == "File"
+    assert algorithm["TrainingImage"] == training_image(REGION).uri
+    assert request["RoleArn"] == ROLE
+
+    prefix = f"s3://{BUCKET}/qa-console/training/{job}"
+    channels = {c["ChannelName"]: c for c in request["InputDataConfig"]}
+    assert set(channels) == {"train", "validation", "test"}
+    for name, channel in channels.items():
+        source = channel["DataSource"]["S3DataSource"]
+        assert source["S3DataType"] == "S3Prefix"
+        assert source["S3Uri"] == f"{prefix}/data/{name}/"
+        assert source["S3DataDistributionType"] == "FullyReplicated"
+        keys = _object_exists(s3, source["S3Uri"])
+        assert keys == [f"qa-console/training/{job}/data/{name}/{name}.jsonl"]
+    train_rows = s3.get_object(
+        Bucket=BUCKET, Key=f"qa-console/training/{job}/data/train/train.jsonl"
+    )
+    rows = [json.loads(line) for line in train_rows["Body"].read().decode().splitlines()]
+    assert len(rows) == 96 and {"question", "answer", "context"} <= set(rows[0])
+
+    hyper = request["HyperParameters"]
+    assert all(isinstance(value, str) for value in hyper.values())
+    decoded = {key: json.loads(value) for key, value in hyper.items()}  # JSON-encoded, as the SDK
+    assert decoded["base_model"] == "tiny" and decoded["sagemaker_program"] == "train_entry.py"
+    assert isinstance(decoded["learning_rate"], float) and isinstance(decoded["batch_size"], int)
+    assert decoded["sagemaker_region"] == REGION and decoded["sagemaker_job_name"] == job
+    source_uri = decoded["sagemaker_submit_directory"]
+    assert source_uri == f"{prefix}/source/sourcedir.tar.gz" and _object_exists(s3, source_uri)
+
+    assert request["OutputDataConfig"] == {"S3OutputPath": f"{prefix}/output"}
+    assert request["ResourceConfig"] == {
+        "InstanceType": "ml.g5.2xlarge",
+        "InstanceCount": 2,
+        "VolumeSizeInGB": 30,
+    }
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 24 * 3600}
+
+    # The control plane accepted and recorded it.
+    described = sagemaker.describe_training_job(TrainingJobName=job)
+    assert described["RoleArn"] == ROLE and described["TrainingJobStatus"] == "Completed"
+    assert any(e.task == "job" and "Completed" in e.message for e in events)
+    assert any(e.task == "upload" and e.done for e in events)
+
+
+def test_entry_point_trains_in_the_container_layout_and_the_model_comes_back(
+    moto_profile: str, tiny_slice: Path, tmp_path: Path, slice_questions: list[tuple[str, str]]
+) -> None:
+    """Launch, run sourcedir.tar.gz's entry point as the Hugging Face container would (channels
+    under input/data, JSON-decoded hyper-parameters as --name value), put its model.tar.gz where
+    SageMaker would, then wait and download as `train --on sagemaker` does."""
+    sagemaker, s3, sent = _clients(moto_profile)
+    job = "qa-test-roundtrip"
+    output = tmp_path / "model"
+    config = SageMakerTrainingConfig(
+        train=TrainConfig(base_model="tiny", data=str(tiny_slice), output_dir=output, max_steps=40),
+        role_arn=ROLE,
+        bucket=BUCKET,
+        region=REGION,
+        job_name=job,
+        poll_interval_s=0.01,
+    )
+    with pytest.raises(OperationError):
+        launch_training_job(config, sagemaker, s3)
+    request = sent[0]
+
+    # The container: code in /opt/ml/code, channels in /opt/ml/input/data/<name>/.
+    opt = tmp_path / "opt-ml"
+    code = opt / "code"
+    code.mkdir(parents=True)
+    hyper = {key: json.loads(value) for key, value in request["HyperParameters"].items()}
+    bucket, _, key = hyper["sagemaker_submit_directory"].removeprefix("s3://").partition("/")
+    s3.download_file(bucket, key, str(opt / "sourcedir.tar.gz"))
+    with tarfile.open(opt / "sourcedir.tar.gz") as tar:
+        assert "train_entry.py" in tar.getnames() and "qa_console/ops/train.py" in tar.getnames()
+        tar.extractall(code, filter="data")
+    env = {**os.environ, "SM_MODEL_DIR": str(opt / "model"), "HF_HUB_OFFLINE": "1"}
+    for channel in request["InputDataConfig"]:
+        name = channel["ChannelName"]
+        folder = opt / "input" / "data" / name
+        folder.mkdir(parents=True)
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        for object_key in _object_exists(s3, uri):
+            s3.download_file(BUCKET, object_key, str(folder / Path(object_key).name))
+        env[f"SM_CHANNEL_{name.upper()}"] = str(folder)
+    argv = [
+        part
+        for name, value in hyper.items()
+        if not name.startswith("sagemaker_")
+        for part in (f"--{name}", str(value))
+    ]
+    where = subprocess.run(
+        [sys.executable, "-c", "import qa_console.ops.train as t; print(t.__file__)"],
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env, "PYTHONPATH": str(code)},
+    )
+    assert where.stdout.strip().startswith(str(code))  # the packed copy, not the installed one
+    run = subprocess.run(
+        [sys.executable, "train_entry.py", *argv],
+        cwd=code,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "train_exact_match=" in run.stdout
+    model_dir = opt / "model"
+    assert (model_dir / "model.safetensors").is_file() and (
+        model_dir / "training_record.json"
+    ).is_file()
+
+    # SageMaker tars /opt/ml/model to <S3OutputPath>/<job>/output/model.tar.gz.
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
+    artifact_key = f"qa-console/training/{job}/output/{job}/output/model.tar.gz"
+    s3.upload_file(str(archive), BUCKET, artifact_key)
+
+    events: list[ProgressEvent] = []
+    described = wait_for_training_job(sagemaker, job, events.append, poll_interval_s=0.01)
+    assert described["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{BUCKET}/{artifact_key}"
+    download_model(s3, described["ModelArtifacts"]["S3ModelArtifacts"], output, events.append)
+    assert any(e.task == "download" and e.done for e in events)
+    record = json.loads((output / "training_record.json").read_text())
+    assert record["base_model"] == "tiny" and record["training"]["steps"] == 40
+
+    from qa_console.backends.local import LocalBackend
+
+    answer = LocalBackend("from-sagemaker", model=str(output)).ask(slice_questions[0][0])
+    assert isinstance(answer.text, str)
+
+
+def test_waiter_reports_progress_and_a_failed_job(moto_profile: str) -> None:
+    """The waiter polls until the job ends and turns Failed into an OperationError with the
+    job's own reason. moto completes jobs at once, so the test drives the job's status in moto's
+    backend (the server runs in this process) between polls."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker, _, _ = _clients(moto_profile)
+    job = "qa-test-failing"
+    sagemaker.create_training_job(
+        TrainingJobName=job,
+        AlgorithmSpecification={
+            "TrainingImage": training_image(REGION).uri,
+            "TrainingInputMode": "File",
+        },
+        RoleArn=ROLE,
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
+    fake = sagemaker_backends["123456789012"][REGION].training_jobs[job]
+    fake.training_job_status, fake.secondary_status = "InProgress", "Training"
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 2:
+            fake.training_job_status, fake.secondary_status = "Failed", "Failed"
+            fake.failure_reason = "AlgorithmError: CUDA out of memory"
+
+    events: list[ProgressEvent] = []
+    with pytest.raises(OperationError, match="CUDA out of memory"):
+        wait_for_training_job(sagemaker, job, events.append, poll_interval_s=5, sleep=sleep)
+    assert polls == [5, 5]
+    messages = [e.message for e in events]
+    assert any("InProgress / Training" in m for m in messages)
+    assert "Failed" in messages[-1] and events[-1].done
