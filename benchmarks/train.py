@@ -10,6 +10,7 @@ Prints, as one JSON object and as readable lines:
 Bounded: one training run (about a minute on 2 cores) and at most --questions answers.
 
     .venv/bin/python benchmarks/train.py [--runs 1] [--questions 72] [--output DIR]
+                                         [--input-format both]
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="training runs (each ~1 min)")
     parser.add_argument("--questions", type=int, default=72, help="questions for latency")
     parser.add_argument("--output", type=Path, default=None, help="keep the model here")
+    parser.add_argument(
+        "--input-format", default=None, help="both|context|question (default: tiny's own)"
+    )
     args = parser.parse_args()
 
     from qa_console.backends.local import LocalBackend
@@ -46,7 +50,8 @@ def main() -> int:
     for number in range(args.runs):
         output = args.output or workdir / f"model-{number}"
         started = time.perf_counter()
-        result = train(TrainConfig(base_model="tiny", output_dir=output))
+        config = TrainConfig(base_model="tiny", output_dir=output, input_format=args.input_format)
+        result = train(config)
         runs.append((result, time.perf_counter() - started))
     result = runs[-1][0]
 

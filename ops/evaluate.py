@@ -247,16 +247,19 @@ def evaluate(
             hint="pick another split with --split, or pass data that has one with --data",
         )
     path = predictions_file(folder, split, with_context) if save_predictions else None
-    return evaluate_examples(
-        model,
-        tokenizer,
-        examples,
-        split=split,
-        with_context=with_context,
-        batch_size=batch_size,
-        predictions_path=path,
-        progress=progress,
-    )
+    from qa_console.ops.model_files import threads_for, torch_threads
+
+    with torch_threads(threads_for(sum(p.numel() for p in model.parameters()))):
+        return evaluate_examples(
+            model,
+            tokenizer,
+            examples,
+            split=split,
+            with_context=with_context,
+            batch_size=batch_size,
+            predictions_path=path,
+            progress=progress,
+        )
 
 
 def load_eval_dataset(model_dir: Path, data: str | None) -> Any:

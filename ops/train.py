@@ -8,8 +8,11 @@ The CLI, the TUI and the SageMaker entry point all call this one function.
 
 Why both input forms: the deployed bot is asked bare questions, with no passage to read, so a model
 trained only on "question: Q context: C" learns to copy from the context and then has nothing to
-copy from. By default every training row is shown both with its context and without; the headline
-score is the bare-question one.
+copy from. By default a pre-trained base model sees every training row both with its context and
+without (`input_format="both"`); the headline score is always the bare-question one. The tiny
+model defaults to bare questions only ("question"): starting from random weights it cannot learn
+to read a passage in minutes, it can only learn the facts by heart, and the passages make every
+step several times longer (see docs/benchmarks.md, "Training"). `input_format` overrides either.
 
 Output folder layout:
     config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json
@@ -84,7 +87,7 @@ class TrainConfig:
     answer_column: str | None = None  # default "answer"
     context_column: str | None = None  # default: "context" when the data has it
     output_dir: str | Path = "artifacts/model"
-    input_format: str | None = None  # "both" (default), "context" or "question"
+    input_format: str | None = None  # "both" (tiny: "question"), "context" or "question"
     epochs: float | None = None
     max_steps: int | None = None  # overrides epochs when set
     learning_rate: float | None = None

@@ -330,3 +330,36 @@ def test_waiter_reports_progress_and_a_failed_job(moto_profile: str) -> None:
     messages = [e.message for e in events]
     assert any("InProgress / Training" in m for m in messages)
     assert "Failed" in messages[-1] and events[-1].done
+
+
+def test_cli_train_on_sagemaker_reaches_the_control_plane(
+    moto_profile: str, tiny_slice: Path, tmp_path: Path
+) -> None:
+    """`qa-console --target <profile> train --on sagemaker`: settings give role, bucket and
+    region; the job is created in moto; moto never runs it, so the download step reports the
+    missing artifact as a one-line error (exit 1) instead of a traceback."""
+    command = [
+        sys.executable, "-m", "qa_console", "--target", moto_profile, "train", "--on", "sagemaker",
+        "--base-model", "tiny", "--data", str(tiny_slice), "--output", str(tmp_path / "model"),
+        "--job-name", "qa-test-cli", "--instance-type", "ml.g5.xlarge",
+    ]  # fmt: skip
+    env = {**os.environ, "QA_CONSOLE_BUCKET": BUCKET, "QA_CONSOLE_REGION": REGION}
+    missing_role = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert missing_role.returncode == 2 and "execution role" in missing_role.stderr
+    assert "config set execution_role" in missing_role.stderr
+
+    env["QA_CONSOLE_EXECUTION_ROLE"] = ROLE
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "error: the training job completed but its model is not at s3://" in out.stderr
+    assert "Traceback" not in out.stderr
+    sagemaker = aws.client("sagemaker", moto_profile, REGION)
+    described = sagemaker.describe_training_job(TrainingJobName="qa-test-cli")
+    assert described["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert described["RoleArn"] == ROLE
+
+    cpu = subprocess.run(
+        [*command[:-2], "--instance-type", "ml.m5.xlarge", "--job-name", "qa-test-cpu"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert cpu.returncode == 2 and "GPU-only" in cpu.stderr

@@ -73,8 +73,9 @@ def train_command(
         str | None,
         typer.Option(
             "--input-format",
-            help="Train on 'both' (each row with and without its context, the default), "
-            "'context' or 'question' (bare questions, as the deployed bot is asked).",
+            help="Train on 'both' (each row with and without its context: the default for "
+            "pre-trained models), 'context', or 'question' (bare questions, as the deployed bot "
+            "is asked: the default for tiny).",
         ),
     ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the data.")] = None,
