@@ -27,7 +27,13 @@ if [[ ",$EXTRAS," == *",all,"* || ",$EXTRAS," == *",model,"* || ",$EXTRAS," == *
     "$VENV/bin/python" -m pip install --quiet "torch==$TORCH_VERSION"
 fi
 echo "installing qa-console[$EXTRAS]"
-"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]"
+# The build backend's warnings are noise on success; show them only when the install fails.
+log="$(mktemp)"
+if ! "$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]" >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+fi
+rm -f "$log"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "installed: $VENV/bin/qa-console"

@@ -24,25 +24,24 @@ class RichProgress:
     def __enter__(self) -> RichProgress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.table import Column
 
-            del DownloadColumn, MofNCompleteColumn  # chosen per task in _columns_for
+            def fixed() -> Column:
+                return Column(no_wrap=True)
+
+            # Few columns on purpose: progress must stay readable in an 80-column terminal
+            # and in CI logs. The message comes last and is the first thing cut.
             self._progress = Progress(
-                TextColumn("[bold]{task.fields[task_name]}"),
-                BarColumn(),
-                TextColumn("{task.fields[amount]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                TextColumn("{task.description}"),
+                TextColumn("[bold]{task.fields[task_name]}", table_column=fixed()),
+                BarColumn(bar_width=16, table_column=fixed()),
+                TextColumn("{task.fields[amount]}", table_column=fixed()),
+                TimeRemainingColumn(compact=True, elapsed_when_finished=True, table_column=fixed()),
+                TextColumn(
+                    "{task.description}",
+                    markup=False,
+                    table_column=Column(no_wrap=True, overflow="ellipsis", max_width=28),
+                ),
                 console=Console(stderr=True),
                 transient=self.transient,
             )
