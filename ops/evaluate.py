@@ -198,8 +198,12 @@ def evaluate_examples(
     return result
 
 
-def predictions_file(model_dir: Path, split: str, with_context: bool) -> Path:
-    return model_dir / "predictions" / f"{split}{'-context' if with_context else ''}.jsonl"
+def predictions_file(
+    model_dir: Path, split: str, with_context: bool, folder: Path | None = None
+) -> Path:
+    """<model>/predictions/<split>[-context].jsonl, or the same name in `folder`."""
+    where = folder if folder is not None else model_dir / "predictions"
+    return where / f"{split}{'-context' if with_context else ''}.jsonl"
 
 
 def load_model(model_dir: str | Path) -> tuple[Any, Any]:
@@ -225,12 +229,14 @@ def evaluate(
     with_context: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     save_predictions: bool = True,
+    predictions_dir: Path | None = None,
     progress: ProgressCallback = ignore_progress,
 ) -> EvalResult:
     """Score the model in `model_dir` on one split.
 
     The data is, first found: `dataset` (a loaded QADataset), `data` (a file, folder or hub id),
     the data the model was trained on (from its training_record.json), the shipped biography set.
+    Predictions go to `predictions_dir` if given, else to <model_dir>/predictions/.
     """
     from qa_console.ops.data import SPLITS
 
@@ -246,7 +252,9 @@ def evaluate(
             f"the {split} split of {dataset.report.source} is empty",
             hint="pick another split with --split, or pass data that has one with --data",
         )
-    path = predictions_file(folder, split, with_context) if save_predictions else None
+    path = (
+        predictions_file(folder, split, with_context, predictions_dir) if save_predictions else None
+    )
     from qa_console.ops.model_files import threads_for, torch_threads
 
     with torch_threads(threads_for(sum(p.numel() for p in model.parameters()))):

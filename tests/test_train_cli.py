@@ -127,3 +127,21 @@ def test_ask_answers_from_the_trained_model(
     out = run("ask", "--backend", "mine", question, env={"QA_CONSOLE_PLUGINS": str(plugins)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
+
+
+def test_eval_of_a_model_archive_writes_predictions_beside_it(
+    trained_tiny_model: Path, tmp_path: Path
+) -> None:
+    import tarfile
+
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(trained_tiny_model.iterdir()):
+            if path.is_file():
+                tar.add(path, arcname=path.name)
+    out = run("eval", str(archive), "--split", "train", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["exact_match"] > 90
+    assert result["predictions_path"] == str(tmp_path / "model.predictions" / "train.jsonl")
+    assert Path(result["predictions_path"]).is_file()

@@ -288,7 +288,11 @@ def eval_command(
     )
 
     path = Path(model).expanduser()
+    predictions_dir = None
     if is_model_archive(path):
+        # Scores of an archive go beside it, not into the shared extraction cache.
+        stem = path.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
+        predictions_dir = path.resolve().parent / f"{stem}.predictions"
         path = extract_model_archive(path, model_cache_dir())
     with RichProgress(enabled=not as_json, transient=True) as progress:
         result = evaluate(
@@ -297,6 +301,7 @@ def eval_command(
             data=data,
             with_context=with_context,
             batch_size=batch_size,
+            predictions_dir=predictions_dir,
             progress=progress,
         )
     if as_json:
