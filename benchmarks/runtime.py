@@ -22,8 +22,8 @@ Latency: median and p95 over --requests sequential requests each, measured in al
 of 20 so both see the same machine load. Overhead = runtime - in-process. A stdlib echo handler
 on a second endpoint gives the runtime's own round trip with no model at all.
 
-Throughput: 1, 4 and 16 client threads (one shared boto3 client, 16 pooled connections) invoking
-the T5 endpoint in a loop for --seconds each; completed requests per second.
+Throughput: 1, 4 and 16 client processes (each with its own boto3 client) invoking the T5
+endpoint in a loop for --seconds each; completed requests per second.
 
 Everything runs in a temp dir with QA_CONSOLE_LOCAL_WATCH_PID set, and the local AWS is stopped
 at the end: nothing outlives the script.
@@ -88,7 +88,9 @@ def echo_archive(folder: Path) -> Path:
     return archive
 
 
-def deploy(session: Any, name: str, archive: Path, instances: int = 1, workers: int = 1) -> None:
+def deploy(
+    session: Any, name: str, archive: Path, instances: int = 1, workers: int | None = None
+) -> None:
     s3, sagemaker = session.client("s3"), session.client("sagemaker")
     buckets = [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
     if "bench-runtime" not in buckets:
@@ -100,7 +102,7 @@ def deploy(session: Any, name: str, archive: Path, instances: int = 1, workers: 
         PrimaryContainer={
             "Image": "hf",
             "ModelDataUrl": f"s3://bench-runtime/{name}/model.tar.gz",
-            "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)},
+            "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)} if workers else {},
         },
     )
     sagemaker.create_endpoint_config(
@@ -234,25 +236,53 @@ def timed(function: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def throughput(runtime: Any, name: str, body: bytes, clients: int, seconds: float) -> float:
-    done = [0] * clients
+def _client_process(
+    runtime_url: str, name: str, body: bytes, seconds: float, ready: Any, go: Any, out: Any
+) -> None:
+    """One client (its own process and boto3 client): invoke in a loop for `seconds`."""
+    import boto3
+
+    runtime = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("sagemaker-runtime", endpoint_url=runtime_url)
+    runtime.invoke_endpoint(EndpointName=name, Body=body)["Body"].read()  # connect, warm
+    ready.release()
+    go.wait()
     stop = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < stop:
+        runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType="application/json")[
+            "Body"
+        ].read()
+        done += 1
+    out.put(done)
 
-    def loop(index: int) -> None:
-        while time.monotonic() < stop:
-            response = runtime.invoke_endpoint(
-                EndpointName=name, Body=body, ContentType="application/json"
-            )
-            response["Body"].read()
-            done[index] += 1
 
+def throughput(runtime_url: str, name: str, body: bytes, clients: int, seconds: float) -> float:
+    """Completed requests per second with `clients` client processes (separate processes, as
+    separate users would be: threads in one process would measure boto3 contending for a GIL)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, go, out = context.Semaphore(0), context.Event(), context.Queue()
+    processes = [
+        context.Process(
+            target=_client_process, args=(runtime_url, name, body, seconds, ready, go, out)
+        )
+        for _ in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        if not ready.acquire(timeout=120):
+            raise SystemExit("a client process did not start")
     started = time.monotonic()
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done) / (time.monotonic() - started)
+    go.set()
+    total = sum(out.get(timeout=seconds + 120) for _ in processes)
+    elapsed = time.monotonic() - started
+    for process in processes:
+        process.join(timeout=30)
+    return total / elapsed
 
 
 def main() -> int:
@@ -265,9 +295,9 @@ def main() -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2,
-        help="SAGEMAKER_MODEL_SERVER_WORKERS: worker processes per instance (2, as the Hugging "
-        "Face container starts on a 2-vCPU ml.m5.large)",
+        default=None,
+        help="SAGEMAKER_MODEL_SERVER_WORKERS: worker processes per instance (default: the "
+        "runtime's, one per vCPU of ml.m5.large = 2, capped by this machine's cores)",
     )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
@@ -335,12 +365,15 @@ def main() -> int:
             rates = {}
             for clients in (1, 4, 16):
                 print(f"throughput: {clients} clients for {args.seconds:g} s ...", file=sys.stderr)
-                rates[clients] = throughput(runtime, "bench-t5", body, clients, args.seconds)
+                rates[clients] = throughput(
+                    urls["runtime"], "bench-t5", body, clients, args.seconds
+                )
 
     p50 = {name: statistics.median(values) for name, values in samples.items()}
     p95 = {name: percentile(values, 95) for name, values in samples.items()}
     print(
-        f"\nstack: {args.stack}, instances: {args.instances}, workers: {args.workers}; "
+        f"\nstack: {args.stack}, instances: {args.instances}, "
+        f"workers per instance: {args.workers or 'auto'}; "
         f"model: tiny T5, max_new_tokens={args.max_new_tokens}, "
         f"answer {answer[0]['generated_text']!r}"
     )

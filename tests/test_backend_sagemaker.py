@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def test_endpoint_not_in_service_says_to_wait(
 ) -> None:
     runtime_aws.deploy("parrot-creating", generate_archive)
     runtime_aws.set_endpoint_status("parrot-creating", "Creating")
+    time.sleep(runtime_aws.settings.cache_s + 0.1)  # what the runtime saw before is stale now
     with pytest.raises(BackendError) as caught:
         backend("parrot-creating").ask("Who?")
     assert "not InService" in caught.value.message
@@ -132,16 +134,20 @@ def test_throttling_is_a_backend_error_with_a_hint(
     runtime_aws.deploy("parrot-serverless", generate_archive, serverless_max_concurrency=1)
     sm = backend("parrot-serverless")
 
+    runtime_aws.set_settings(timeout_s=60.0)
+
     def occupy() -> None:
-        # Holds the only slot longer than all retries take; the runtime's 10 s timeout ends it.
+        # Holds the only slot for 30 s, far longer than all retries take.
         with contextlib.suppress(QAConsoleError):
             backend("parrot-serverless").ask("sleep: 30")
 
     threading.Thread(target=occupy, daemon=True).start()
+    deadline = time.monotonic() + 10
     while not any(
         w["in_flight"] for p in runtime_aws.describe("parrot-serverless") for w in p["workers"]
     ):
-        threading.Event().wait(0.02)
+        assert time.monotonic() < deadline, "the first request never reached the worker"
+        time.sleep(0.02)
     sent = count_invocations(sm)
     with pytest.raises(BackendError) as caught:
         sm.ask("Who?")

@@ -139,3 +139,36 @@ def test_model_fn_failure_is_reported_to_callers(runtime_aws: RuntimeStack, tmp_
         invoke(client, "broken-load", {})
     message = caught.value.response["OriginalMessage"]
     assert "failed to load" in message and "weights are missing" in message
+
+
+def test_missing_model_data_fails_clearly_then_recovers_when_uploaded(
+    runtime_aws: RuntimeStack, echo_archive: Path
+) -> None:
+    sagemaker = runtime_aws.client("sagemaker")
+    runtime_aws.upload(echo_archive, "placeholder/model.tar.gz")  # creates the bucket
+    url = "s3://runtime-test-models/late/model.tar.gz"
+    sagemaker.create_model(
+        ModelName="late-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/runtime-test",
+        PrimaryContainer={"Image": "hf", "ModelDataUrl": url},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "late-model"}
+    variant.update(InstanceType="ml.m5.large", InitialInstanceCount=1)
+    sagemaker.create_endpoint_config(EndpointConfigName="late-config", ProductionVariants=[variant])
+    sagemaker.create_endpoint(EndpointName="late", EndpointConfigName="late-config")
+    runtime_aws.wait_in_service("late")
+    assert not runtime_aws.runtime.wait_ready("late", timeout_s=30)
+    client = runtime_aws.client("sagemaker-runtime")
+    with pytest.raises(client.exceptions.ModelError) as caught:
+        invoke(client, "late", {"action": "echo"})
+    assert "could not be fetched" in caught.value.response["OriginalMessage"]
+
+    runtime_aws.upload(echo_archive, "late/model.tar.gz")
+    deadline = time.monotonic() + 30
+    while True:  # the runtime fetches again after a back-off, or sees the new ETag
+        try:
+            assert invoke(client, "late", {"action": "echo"})["model"] == "echo-v1"
+            break
+        except client.exceptions.ModelError:
+            assert time.monotonic() < deadline, runtime_aws.describe("late")
+            time.sleep(0.3)

@@ -46,8 +46,9 @@ def test_32_concurrent_requests_are_served_in_parallel(
     # The handler counts the requests it is running at once, per worker process. Served one
     # after another, every count would be 1.
     assert max(answer["overlap"] for answer in answers) >= 3
-    # The endpoint has two instances: both worker processes took requests.
-    assert len({answer["pid"] for answer in answers}) == 2
+    # The endpoint has two instances, so at least two worker processes, and each took requests.
+    pids = _pids(runtime_aws.describe(echo_endpoint))
+    assert len(pids) >= 2 and {answer["pid"] for answer in answers} == pids
 
 
 def test_a_crashed_worker_fails_its_request_and_is_restarted(
@@ -131,9 +132,24 @@ def test_shutdown_stops_every_worker_process(
     runtime = Runtime(runtime_aws.moto_url, runtime_aws.region, tmp_path, runtime_aws.settings)
     assert runtime.wait_ready(echo_endpoint, timeout_s=30)
     pids = _pids(runtime.describe()["endpoints"][echo_endpoint])
-    assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    assert len(pids) >= 2 and all(_alive(pid) for pid in pids)
     runtime.shutdown()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids):
         assert time.monotonic() < deadline, "worker processes outlived the runtime"
         time.sleep(0.1)
+
+
+def test_worker_processes_follow_the_instance_count_and_type(
+    runtime_aws: RuntimeStack, echo_archive: Path
+) -> None:
+    from qa_console.ops.localaws.runtime.service import instance_vcpus
+
+    sizes = {"ml.m5.large": 2, "ml.c5.xlarge": 4, "ml.g5.12xlarge": 48}
+    assert {name: instance_vcpus(name) for name in sizes} == sizes
+    runtime_aws.set_settings(max_workers=3)
+    runtime_aws.deploy("three-instances", echo_archive, instance_count=3)
+    (pool,) = runtime_aws.describe("three-instances")
+    # Three instances within a cap of three processes: one worker each, one log stream each.
+    assert len(pool["workers"]) == 3
+    assert len({worker["instance_id"] for worker in pool["workers"]}) == 3

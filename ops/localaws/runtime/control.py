@@ -27,6 +27,7 @@ class VariantSpec:
     model_etag: str | None
     environment: tuple[tuple[str, str], ...]
     instance_count: int
+    instance_type: str | None
     weight: float
     serverless_max_concurrency: int | None = None
     serverless_memory_mb: int | None = None
@@ -46,6 +47,7 @@ class VariantSpec:
             self.model_etag,
             self.environment,
             self.instance_count,
+            self.instance_type,
             self.serverless_max_concurrency,
         ]
         return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:16]
@@ -168,6 +170,7 @@ class ControlPlane:
             "name": raw.get("VariantName", "AllTraffic"),
             "model_name": model_name,
             "instance_count": int(raw.get("InitialInstanceCount") or 1),
+            "instance_type": raw.get("InstanceType"),
             "weight": float(raw.get("InitialVariantWeight") or 1.0),
             "serverless_max_concurrency": serverless.get("MaxConcurrency") if serverless else None,
             "serverless_memory_mb": serverless.get("MemorySizeInMB") if serverless else None,

@@ -21,6 +21,9 @@ from typing import Any
 MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch's limit per event, minus its per-event overhead
 MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_000_000
+MAX_QUEUED = (
+    100_000  # lines waiting to be sent; past this (logs unreachable, a flood) drop new ones
+)
 
 
 def group_name(endpoint: str) -> str:
@@ -37,7 +40,8 @@ class LogWriter:
     def __init__(self, client: Any, flush_interval_s: float = 1.0) -> None:
         self.client = client
         self.flush_interval_s = flush_interval_s
-        self._queue: queue.Queue[tuple[str, str, int, str] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, str, int, str] | None] = queue.Queue(MAX_QUEUED)
+        self.dropped = 0
         self._created: set[tuple[str, str]] = set()
         self._groups: set[str] = set()
         self._warned = False
@@ -56,7 +60,12 @@ class LogWriter:
         message = line.encode("utf-8")[:MAX_EVENT_BYTES].decode("utf-8", "ignore") or " "
         with self._flushed:
             self._pending += 1
-        self._queue.put((group, stream, int(time.time() * 1000), message))
+        try:
+            self._queue.put_nowait((group, stream, int(time.time() * 1000), message))
+        except queue.Full:
+            with self._flushed:
+                self._pending -= 1
+            self.dropped += 1
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything queued so far has been sent (or dropped). True if it was."""
@@ -72,7 +81,8 @@ class LogWriter:
     def close(self, timeout_s: float = 5.0) -> None:
         """Send what is queued, then stop the thread."""
         if self._started:
-            self._queue.put(None)
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=timeout_s)
             self._thread.join(timeout_s)
 
     def _run(self) -> None:

@@ -244,6 +244,8 @@ class EndpointPool:
         self.ready = threading.Event()  # set once any worker has loaded the model
         self.settled = threading.Event()  # set once the pool is ready or has failed
         self._lock = threading.RLock()
+        self._fetch_failures = 0
+        self._fetch_timer: threading.Timer | None = None
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -257,11 +259,19 @@ class EndpointPool:
         try:
             model_dir = self.fetch()
         except Exception as error:
-            message = f"the model data could not be fetched: {error}"
-            self.log(self.slots[0].instance_id, f"ERROR {message}")
             with self._lock:
+                if self.closed:
+                    return
+                self._fetch_failures += 1
+                delay = min(2.0**self._fetch_failures, MAX_BACKOFF_S)
+                message = f"the model data could not be fetched: {error}"
                 self.state, self.error = "failed", message
                 waiting, self.waiting = self.waiting, []
+                # Try again later: the object may be uploaded again, or S3 was restarting.
+                self._fetch_timer = threading.Timer(delay, self._fetch_and_spawn)
+                self._fetch_timer.daemon = True
+                self._fetch_timer.start()
+            self.log(self.slots[0].instance_id, f"ERROR {message}; trying again in {delay:.0f} s")
             self.settled.set()
             for call in waiting:
                 call.deliver(("load_failed", message))
@@ -270,7 +280,7 @@ class EndpointPool:
             if self.closed:
                 return
             self.model_dir = model_dir
-            self.state = "loading"
+            self.state, self.error = "loading", None
             for slot in self.slots:
                 self._spawn(slot)
 
@@ -297,6 +307,8 @@ class EndpointPool:
         with self._lock:
             self.closed = True
             self.state = "closed"
+            if self._fetch_timer is not None:
+                self._fetch_timer.cancel()
             waiting, self.waiting = self.waiting, []
             workers = list(self.retired)
             for slot in self.slots:

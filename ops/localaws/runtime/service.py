@@ -15,14 +15,17 @@ Knobs (environment variables, read when the runtime is created):
     QA_CONSOLE_RUNTIME_ASYNC_TIMEOUT_S  async request timeout unless the request sets one (900)
     QA_CONSOLE_RUNTIME_LOAD_WAIT_S      how long a request waits for a loading model before
                                         ModelNotReadyException (60)
-    QA_CONSOLE_RUNTIME_THREADS          concurrent requests per worker process (4)
+    QA_CONSOLE_RUNTIME_THREADS          concurrent requests per worker process (2: more lets
+                                        handlers that wait overlap, but a small model holds the
+                                        GIL and gains nothing; see docs/benchmarks.md)
     QA_CONSOLE_RUNTIME_INTRA_OP_THREADS OMP/MKL threads per worker process (1); an
                                         OMP_NUM_THREADS of the model or of the runtime's own
                                         environment wins
-    QA_CONSOLE_RUNTIME_MAX_WORKERS      cap on worker processes per variant (4). A real-time
-                                        variant gets InitialInstanceCount x the model's
-                                        SAGEMAKER_MODEL_SERVER_WORKERS (default 1) processes,
-                                        a serverless one SAGEMAKER_MODEL_SERVER_WORKERS
+    QA_CONSOLE_RUNTIME_MAX_WORKERS      cap on worker processes per variant (0 = the number of
+                                        cores, at least 2). A real-time variant gets
+                                        InitialInstanceCount x SAGEMAKER_MODEL_SERVER_WORKERS
+                                        (the model's environment; default: the instance type's
+                                        vCPUs) processes within the cap; serverless gets one
     QA_CONSOLE_RUNTIME_POLL_S           control-plane poll interval (2)
     QA_CONSOLE_RUNTIME_CACHE_S          how long an endpoint description is reused (1)
     QA_CONSOLE_RUNTIME_LOG_FLUSH_S      CloudWatch Logs batch interval (1)
@@ -64,9 +67,9 @@ class RuntimeSettings:
     timeout_s: float = 60.0
     async_timeout_s: float = 900.0
     load_wait_s: float = 60.0
-    threads: int = 4
+    threads: int = 2
     intra_op_threads: int = 1
-    max_workers: int = 4
+    max_workers: int = 0
     poll_s: float = 2.0
     cache_s: float = 1.0
     log_flush_s: float = 1.0
@@ -242,19 +245,7 @@ class Runtime:
         return pool
 
     def _new_pool(self, spec: EndpointSpec, variant: VariantSpec, key: str) -> EndpointPool:
-        settings = self.settings
-        try:
-            per_instance = int(dict(variant.environment).get("SAGEMAKER_MODEL_SERVER_WORKERS", 1))
-        except ValueError:
-            per_instance = 1
-        cap = max(1, settings.max_workers)
-        per_instance = max(1, min(per_instance, cap))
-        if variant.serverless:
-            instances = 1
-            threads = max(1, min(int(variant.serverless_max_concurrency or 1), settings.threads))
-        else:
-            instances = max(1, min(variant.instance_count, cap // per_instance))
-            threads = settings.threads
+        instances, per_instance, threads = self._shape(variant)
         group = group_name(spec.name)
 
         def log(instance: str, line: str) -> None:
@@ -300,6 +291,28 @@ class Runtime:
         )
         pool.start()
         return pool
+
+    def _shape(self, variant: VariantSpec) -> tuple[int, int, int]:
+        """(instances, worker processes per instance, threads per worker) for a variant.
+
+        As the Hugging Face container: SAGEMAKER_MODEL_SERVER_WORKERS workers per instance, by
+        default one per vCPU of the instance type; but never more processes in all than the cap
+        (QA_CONSOLE_RUNTIME_MAX_WORKERS, default this machine's cores), fewer workers per
+        instance first so every instance keeps its log stream. Serverless: one worker whose
+        threads follow MaxConcurrency."""
+        settings = self.settings
+        if variant.serverless:
+            concurrency = int(variant.serverless_max_concurrency or 1)
+            return 1, 1, max(1, min(concurrency, settings.threads))
+        cap = settings.max_workers or max(2, os.cpu_count() or 1)
+        instances = max(1, min(variant.instance_count, cap))
+        try:
+            wanted = int(dict(variant.environment).get("SAGEMAKER_MODEL_SERVER_WORKERS", 0))
+        except ValueError:
+            wanted = 0
+        wanted = wanted or instance_vcpus(variant.instance_type)
+        per_instance = max(1, min(wanted, cap // instances))
+        return instances, per_instance, max(1, settings.threads)
 
     def _thread_environment(self) -> dict[str, str]:
         """OMP/MKL thread counts for a worker. Several requests run at once in a worker, and
@@ -540,6 +553,17 @@ class Runtime:
                     return all(pool.ready.is_set() for pool in pools)
             time.sleep(0.05)
         return False
+
+
+def instance_vcpus(instance_type: str | None) -> int:
+    """vCPUs of an ml.* instance type from its size: large 2, xlarge 4, Nxlarge 4N."""
+    size = (instance_type or "").rsplit(".", 1)[-1]
+    if size in ("medium", "large"):
+        return 2
+    if size.endswith("xlarge"):
+        multiple = size.removesuffix("xlarge")
+        return 4 * (int(multiple) if multiple.isdigit() else 1)
+    return 1
 
 
 def _join_s3(base: str, extension: str | None, name: str) -> str:
