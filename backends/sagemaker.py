@@ -229,9 +229,6 @@ class SageMakerBackend(Backend):
             latency_ms=answer.latency_ms,
         )
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "target": self.target, "region": self.region}
-
     # --- replies and errors -------------------------------------------------------------------
 
     def _answer_text(self, payload: bytes) -> str:
