@@ -130,34 +130,22 @@ def extract_model_archive(archive: str | Path, cache_root: str | Path) -> Path:
 
 
 def safe_extract(archive: str | Path, target: str | Path) -> Path:
-    """Extract a tar archive into `target`, which must not exist yet, safely and atomically.
+    """Extract a model archive into `target`, which must not exist yet, safely and atomically.
 
-    Members must be plain files or folders with relative paths that stay inside the target (no
-    absolute paths, no `..`, no links, no devices), checked before anything is written; tarfile's
-    "data" filter runs as well. Extraction goes to a temporary sibling folder renamed into place,
-    so a crash never leaves a half-written folder. If another process created `target` meanwhile,
-    its copy is kept.
+    The member checks are ops/safe_tar.py's (the same ones `package --check` applies). Extraction
+    goes to a temporary sibling folder renamed into place, so a crash never leaves a half-written
+    folder. If another process created `target` meanwhile, its copy is kept.
     """
     import shutil
-    import tarfile
     import tempfile
 
-    source = Path(archive).expanduser()
+    from qa_console.ops.safe_tar import safe_extract as extract_checked
+
     destination = Path(target)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=destination.parent))
     try:
-        try:
-            with tarfile.open(source, "r:*") as tar:
-                members = tar.getmembers()
-                for member in members:
-                    _check_member(member, source)
-                tar.extractall(staging, members=members, filter="data")
-        except (tarfile.TarError, EOFError, OSError) as error:
-            raise UsageError(
-                f"{source} is not a readable model archive: {error}",
-                hint="pass a model folder, or a model.tar.gz made by `qa-console package`",
-            ) from None
+        extract_checked(Path(archive).expanduser(), staging)
         try:
             staging.rename(destination)
         except OSError:
@@ -166,24 +154,6 @@ def safe_extract(archive: str | Path, target: str | Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
-
-
-def _check_member(member: Any, archive: Path) -> None:
-    from pathlib import PurePosixPath
-
-    name = PurePosixPath(member.name)
-    problem = None
-    if name.is_absolute() or member.name.startswith(("/", "\\")):
-        problem = "an absolute path"
-    elif ".." in name.parts:
-        problem = "a path with '..'"
-    elif not (member.isfile() or member.isdir()):
-        problem = "a link or special file"
-    if problem:
-        raise UsageError(
-            f"{archive} holds {problem} ({member.name!r}); refusing to extract it",
-            hint="model archives hold only plain files: rebuild it with `qa-console package`",
-        )
 
 
 SMALL_MODEL_PARAMETERS = 20_000_000
