@@ -94,9 +94,7 @@ class Backend(ABC):
     def ask(self, question: str, parameters: Mapping[str, Any] | None = None) -> Answer:
         """Answer one question. Raises BackendError, AuthError or TimeoutError_."""
 
-    def stream(
-        self, question: str, parameters: Mapping[str, Any] | None = None
-    ) -> Iterator[str]:
+    def stream(self, question: str, parameters: Mapping[str, Any] | None = None) -> Iterator[str]:
         """Yield the answer in pieces as they are produced."""
         yield self.ask(question, parameters).text
 
@@ -120,7 +118,9 @@ def check_question(question: str) -> str:
 
     stripped = question.strip()
     if not stripped:
-        raise UsageError("the question is empty", hint='ask something, e.g. qa-console ask "Who is ...?"')
+        raise UsageError(
+            "the question is empty", hint='ask something, e.g. qa-console ask "Who is ...?"'
+        )
     if len(stripped) > MAX_QUESTION_CHARS:
         raise UsageError(
             f"the question is {len(stripped)} characters long; the limit is {MAX_QUESTION_CHARS}",

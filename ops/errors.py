@@ -42,7 +42,7 @@ class BackendError(QAConsoleError):
 
 
 class OperationError(QAConsoleError):
-    """A pipeline step (train, package, upload, deploy, ...) failed for a reason given in the message."""
+    """A pipeline step (train, package, upload, deploy, ...) failed; the message says why."""
 
     exit_code = 1
 
@@ -53,7 +53,7 @@ class AuthError(QAConsoleError):
     exit_code = 3
 
 
-class TimeoutError_(QAConsoleError):  # noqa: N801 - the builtin name is taken
+class TimeoutError_(QAConsoleError):  # the builtin name TimeoutError is taken
     """The backend or AWS did not answer in time."""
 
     exit_code = 4

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 class ProgressEvent:
     """One step forward in a long operation.
 
-    task:      what is running, e.g. "train", "package", "upload", "deploy" (stable, for UIs to key on)
+    task:      what is running, e.g. "train", "package", "upload" (stable: UIs key on it)
     message:   a short human line, e.g. "epoch 2/5" or "uploading part 3/8"
     completed: how much is done, in `unit`s (None when unknown)
     total:     how much there is in all (None when unknown: an indeterminate bar)
