@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,7 @@ class VariantPools:
 
     current: EndpointPool | None = None
     next: EndpointPool | None = None
+    created_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -187,6 +188,7 @@ class Runtime:
 
     def refresh(self) -> None:
         """Bring the pools in line with the control plane (what the poller does each round)."""
+        listed_at = time.monotonic()
         statuses = self.control.endpoint_names()
         for name, status in statuses.items():
             if self._stop.is_set():
@@ -197,9 +199,22 @@ class Runtime:
             if spec is not None:
                 for variant in spec.variants:
                     self.pool_for(spec, variant)
+        # Pools made since the listing (a request for a brand-new endpoint) are not in it: only
+        # older ones can be gone, and each is checked once more before its workers are stopped.
         with self._lock:
-            gone = [key for key in self._pools if statuses.get(key[0]) not in PREPARING_STATUSES]
-            holders = [self._pools.pop(key) for key in gone]
+            suspects = {
+                key[0]
+                for key, holder in self._pools.items()
+                if holder.created_at < listed_at and statuses.get(key[0]) not in PREPARING_STATUSES
+            }
+        holders: list[VariantPools] = []
+        for name in suspects:
+            spec = self.control.endpoint(name, fresh=True)
+            if spec is not None and spec.status in PREPARING_STATUSES:
+                continue
+            with self._lock:
+                keys = [key for key in self._pools if key[0] == name]
+                holders += [self._pools.pop(key) for key in keys]
         for holder in holders:
             for pool in (holder.current, holder.next):
                 if pool is not None:
