@@ -315,7 +315,10 @@ def bind_sockets(directory: Path) -> dict[str, socket.socket]:
 
 def _listen(port: int) -> socket.socket:
     for candidate in (port, 0) if port else (0,):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only when
+        # the listening socket says it is TCP; without it every reply waits ~40 ms for a
+        # delayed ACK (benchmarks/runtime.py --stack launcher saw 44 ms round trips without it).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((st.HOST, candidate))
