@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from qa_console import __version__
-from qa_console.cli import ask, backends, config, history, local, package, train, upload
+from qa_console.cli import ask, backends, config, history, local, package, train, tui, upload
 from qa_console.cli.context import CliState
 from qa_console.ops.errors import EXIT_INTERRUPTED, QAConsoleError, UsageError
 
@@ -60,6 +60,7 @@ train.register(app)
 package.register(app)
 upload.register(app)
 local.register(app)
+tui.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

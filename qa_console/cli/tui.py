@@ -1,0 +1,40 @@
+"""`qa-console tui`: open the terminal UI (chat with a backend, recent history).
+
+textual is imported inside the command only, so every other command starts without it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qa_console.cli.context import state
+
+
+def tui(
+    ctx: typer.Context,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="Backend instance to start with (default: setting 'backend', else the first).",
+        ),
+    ] = None,
+) -> None:
+    """Open the terminal UI: chat with a backend and browse the history."""
+    from qa_console import registry
+
+    if backend is not None:
+        registry.get_instance(backend)  # an unknown name fails here, with the known names
+    preferred = backend or state(ctx).settings().backend
+
+    from qa_console.tui.app import QAConsoleApp
+
+    QAConsoleApp(backend=preferred).run()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tui` to the root app."""
+    app.command("tui")(tui)
