@@ -363,3 +363,51 @@ def test_cli_train_on_sagemaker_reaches_the_control_plane(
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert cpu.returncode == 2 and "GPU-only" in cpu.stderr
+
+
+def test_cli_train_on_sagemaker_against_the_embedded_local_aws(
+    local_aws: Any, tiny_slice: Path, tmp_path: Path
+) -> None:
+    """The same command with the default `local` target: the patched control plane of the
+    embedded local AWS accepts the job as SageMaker would (GPU instance type, role, channels in
+    its S3), and since the local AWS does not run training containers, the missing artifact is
+    a one-line error rather than a traceback."""
+    iam = local_aws.client("iam")
+    role_arn = iam.create_role(
+        RoleName="qa-train-local",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    command = [
+        sys.executable, "-m", "qa_console", "train", "--on", "sagemaker",
+        "--base-model", "tiny", "--data", str(tiny_slice), "--output", str(tmp_path / "model"),
+        "--job-name", "qa-test-local", "--instance-type", "ml.g6.xlarge",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "QA_CONSOLE_BUCKET": "qa-train-local",
+        "QA_CONSOLE_EXECUTION_ROLE": role_arn,
+    }
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 1, out.stderr
+    assert "error: the training job completed but its model is not at s3://" in out.stderr
+    assert "Traceback" not in out.stderr
+
+    described = local_aws.client("sagemaker").describe_training_job(TrainingJobName="qa-test-local")
+    assert described["ResourceConfig"]["InstanceType"] == "ml.g6.xlarge"
+    assert described["RoleArn"] == role_arn
+    s3 = local_aws.client("s3")
+    for channel in described["InputDataConfig"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] > 0, uri
