@@ -63,6 +63,23 @@ local.register(app)
 tui.register(app)
 
 
+# Libraries of the optional extras (pyproject.toml), imported lazily where a command needs them:
+# a client-only install gets "install the extra" instead of a traceback.
+OPTIONAL_MODULES = {
+    "torch": "model",
+    "transformers": "model",
+    "safetensors": "model",
+    "tokenizers": "model",
+    "datasets": "train",
+    "accelerate": "train",
+    "matplotlib": "train",
+    "moto": "local",
+    "starlette": "local",
+    "uvicorn": "local",
+    "sagemaker": "aws",
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the app and map errors to exit codes."""
     # typer 0.29 vendors click as typer._click: its exceptions are not the `click` package's.
@@ -76,6 +93,19 @@ def main(argv: list[str] | None = None) -> None:
 
         print_error(error)
         sys.exit(error.exit_code)
+    except ModuleNotFoundError as error:
+        extra = OPTIONAL_MODULES.get((error.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        from qa_console.cli.output import print_error
+
+        print_error(
+            UsageError(
+                f"this needs {error.name}, which is not installed here",
+                hint=f"pip install 'qa-console[{extra}]' ('qa-console[all]' for everything)",
+            )
+        )
+        sys.exit(UsageError.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("\ninterrupted\n")
         sys.exit(EXIT_INTERRUPTED)
