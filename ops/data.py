@@ -32,14 +32,11 @@ import json
 import os
 import random
 import re
-import socket
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from qa_console.ops.errors import OperationError, UsageError
 
@@ -412,38 +409,19 @@ def _read_hub(dataset_id: str, config: str | None) -> tuple[dict[str, Rows], set
 def _require_hub(dataset_id: str) -> None:
     """Fail fast and clearly offline, instead of letting the hub client retry for minutes."""
     hint = "pass a local .jsonl/.csv/.parquet file or folder instead"
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on"):
-            raise OperationError(
-                f"cannot load {dataset_id!r}: the Hugging Face hub is switched off ({variable})",
-                hint=hint,
-            )
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    if not _reachable(endpoint, HUB_PROBE_TIMEOUT_S):
+    from qa_console.ops import hub
+
+    variable = hub.switched_off("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    if variable:
         raise OperationError(
-            f"cannot load {dataset_id!r}: the Hugging Face hub ({endpoint}) is unreachable",
+            f"cannot load {dataset_id!r}: the Hugging Face hub is switched off ({variable})",
             hint=hint,
         )
-
-
-def _reachable(url: str, timeout: float) -> bool:
-    """TCP connect to the URL's host within `timeout`, name lookup included (run in a thread)."""
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
+    if not hub.reachable(hub.endpoint(), HUB_PROBE_TIMEOUT_S):
+        raise OperationError(
+            f"cannot load {dataset_id!r}: the Hugging Face hub ({hub.endpoint()}) is unreachable",
+            hint=hint,
+        )
 
 
 def _check_columns(

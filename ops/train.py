@@ -29,15 +29,12 @@ import math
 import os
 import platform
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from qa_console.ops.errors import UsageError
 from qa_console.ops.events import ProgressCallback, ProgressEvent, ignore_progress
@@ -498,16 +495,17 @@ def _load_from_hub(model_id: str) -> tuple[Any, Any]:
         return _load_pretrained(model_id, local=True)
     except OSError:
         pass  # not in the local cache
-    if _hub_offline():
+    from qa_console.ops import hub
+
+    if hub.switched_off("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         raise UsageError(
             f"{model_id} is not in the local Hugging Face cache and the hub is switched off "
             "(HF_HUB_OFFLINE)",
             hint=OFFLINE_HINT,
         )
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    if not _reachable(endpoint, HUB_PROBE_TIMEOUT_S):
+    if not hub.reachable(hub.endpoint(), HUB_PROBE_TIMEOUT_S):
         raise UsageError(
-            f"cannot download {model_id}: the Hugging Face hub ({endpoint}) is unreachable",
+            f"cannot download {model_id}: the Hugging Face hub ({hub.endpoint()}) is unreachable",
             hint=OFFLINE_HINT,
         )
     try:
@@ -524,34 +522,6 @@ def _load_pretrained(source: str | Path, local: bool) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
     model = AutoModelForSeq2SeqLM.from_pretrained(source, local_files_only=local)
     return model, tokenizer
-
-
-def _hub_offline() -> bool:
-    return any(
-        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def _reachable(url: str, timeout: float) -> bool:
-    """TCP connect to the URL's host within `timeout`, name lookup included (in a thread, since
-    getaddrinfo itself has no timeout)."""
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
 
 
 # --- the trainer -------------------------------------------------------------------------------
