@@ -15,8 +15,7 @@ from qa_console.ops.errors import EXIT_INTERRUPTED, QAConsoleError, UsageError
 app = typer.Typer(
     name="qa-console",
     help="Take a question-answering model from a dataset to a live HTTP API on SageMaker, "
-    "and talk to it at every step.",
-    no_args_is_help=True,
+    "and talk to it at every step. Without a command, on a terminal: the terminal UI.",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -29,7 +28,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     config_path: Annotated[
@@ -50,6 +49,14 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = CliState(config_path=config_path, overrides={"target": target, "region": region})
+    if ctx.invoked_subcommand is None:
+        # Bare `qa-console`: people at a terminal get the app they live in; scripts, pipes and
+        # CI get the help text, never a full-screen UI waiting for keys.
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            tui.tui(ctx, backend=None)
+        else:
+            print(ctx.get_help())
+        raise typer.Exit()
 
 
 ask.register(app)
