@@ -124,6 +124,37 @@ def test_a_stale_state_file_is_reported_and_replaced(private_local_aws_dir: Path
     s3_at(started.moto_url).list_buckets()
 
 
+def test_bad_state_dirs_give_one_line_errors(private_local_aws_dir: Path) -> None:
+    # A corrupt state.json is a leftover, not a running local AWS.
+    private_local_aws_dir.mkdir(parents=True)
+    (private_local_aws_dir / "state.json").write_text("{not json", encoding="utf-8")
+    for command in ("status", "down"):
+        result = run_cli("local", command)
+        assert result.returncode == 0, result.stderr
+        assert "not running" in result.stdout
+        assert "Traceback" not in result.stderr
+
+    # A state dir that cannot be created (its path is a file, or lies under one): nothing runs
+    # there, and starting says why in one line with exit code 2 instead of a traceback.
+    blocker = private_local_aws_dir / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    for directory in (blocker, blocker / "sub"):
+        env = {"QA_CONSOLE_LOCAL_AWS_DIR": str(directory)}
+        for command in ("status", "down"):
+            result = run_cli("local", command, env=env)
+            assert result.returncode == 0, result.stderr
+            assert "not running" in result.stdout
+        for command in ("up", "env"):
+            result = run_cli("local", command, env=env)
+            assert result.returncode == 2, result.stderr
+            assert "Traceback" not in result.stderr
+            errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+            assert errors == [
+                f"error: cannot use {directory} as the local AWS state dir: not a directory"
+            ]
+    assert blocker.is_file()
+
+
 def test_two_concurrent_starts_share_one_local_aws(private_local_aws_dir: Path) -> None:
     script = "from qa_console.ops.localaws import ensure_running; print(ensure_running().pid)"
     processes = [

@@ -183,8 +183,7 @@ def _start(directory: Path, region: str) -> st.LocalAwsState:
             "the embedded local AWS needs moto and uvicorn, which are not installed",
             hint="pip install 'qa-console[local]' (or use --target <aws-profile>)",
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    log_path = directory / LOG_NAME
+    log_path = directory / LOG_NAME  # the directory exists: the caller holds its launch lock
     deadline = time.monotonic() + 5.0
     while (holder := st.supervisor_running(directory)) is not None:
         if st.pid_alive(holder):  # started by a client that gave up or died: wait for it
@@ -269,6 +268,8 @@ def stop(grace: float = STOP_GRACE, directory: Path | None = None) -> StopResult
     """Stop the local AWS after it persists its state (SIGTERM, then SIGKILL after `grace`)."""
     directory = directory or st.state_dir()
     started = time.monotonic()
+    if not directory.is_dir():  # nothing can run there; do not create it just to say so
+        return StopResult(False, state_dir=str(directory))
     with st.launch_lock(directory):
         current = st.read_state(directory)
         if current is None:
@@ -377,8 +378,9 @@ def status(inventory: bool = True, directory: Path | None = None) -> LocalStatus
     if current is None:
         return result
     if not (st.pid_alive(current.pid) and st.is_supervisor(current.pid)):
-        st.remove_state(directory, current.pid)  # only if it still names that dead pid
-        result.stale_state_removed = True
+        with contextlib.suppress(OSError):  # a read-only state dir: still report, do not fail
+            st.remove_state(directory, current.pid)  # only if it still names that dead pid
+            result.stale_state_removed = True
         return result
     answers = st.health(current)
     result.running = answers.get("moto", False)

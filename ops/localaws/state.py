@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa_console.ops.errors import TimeoutError_
+from qa_console.ops.errors import ConfigError, TimeoutError_
 
 DIR_ENV = "QA_CONSOLE_LOCAL_AWS_DIR"
 STATE_FORMAT = 1
@@ -199,9 +199,18 @@ def is_healthy(state: LocalAwsState, timeout: float = 2.0) -> bool:
 @contextlib.contextmanager
 def launch_lock(directory: Path, timeout: float = 120.0) -> Iterator[None]:
     """An exclusive lock on the state dir, so two clients never start two local AWSes."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "launch.lock"
-    with open(path, "a+") as handle:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with block below
+    except OSError as error:
+        not_dir = isinstance(error, (FileExistsError, NotADirectoryError))
+        why = "not a directory" if not_dir else error.strerror
+        raise ConfigError(
+            f"cannot use {directory} as the local AWS state dir: {why or error}",
+            hint=f"make it a writable directory, or set {DIR_ENV} to one",
+        ) from None
+    with handle:
         deadline = time.monotonic() + timeout
         while True:
             try:
