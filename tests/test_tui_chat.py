@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from fixtures_foundation import FakeApi, Recorded, write_plugins
+from textual.message import Message
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import Markdown, Select
 
@@ -84,8 +86,13 @@ def answer_text(app: QAConsoleApp, exchange_id: int) -> str:
     return view.query_one(Markdown).source
 
 
-def notifications(app: QAConsoleApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
+class Notifications(list[str]):
+    """Every notification's text, in order, caught through run_test's public message hook (the
+    app's own collection drops a notification once its toast times out)."""
+
+    def hook(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.append(message.notification.message)
 
 
 @pytest.mark.asyncio
@@ -118,11 +125,12 @@ async def test_a_failing_backend_is_a_notification_and_the_app_keeps_running(
     fake_api: FakeApi, tui_plugins: Path
 ) -> None:
     app = QAConsoleApp(backend="broken")
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notes.hook) as pilot:
         await ask(pilot, "Who?")
-        await wait_until(pilot, lambda: any("500" in text for text in notifications(app)))
+        await wait_until(pilot, lambda: any("500" in text for text in notes))
         assert app.is_running
-        assert "server says 500" in " ".join(notifications(app))
+        assert "server says 500" in " ".join(notes)
         assert "error:" in str(app.screen.query_one("#exchange-1 .status").render())
         # the same session still answers from a working backend
         app.screen.query_one("#backend", Select).value = "one"
@@ -159,14 +167,15 @@ async def test_export_from_the_command_palette_writes_the_chat_as_markdown(
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     app = QAConsoleApp(backend="one")
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notes.hook) as pilot:
         await ask(pilot, "Who is Ada?")
         await wait_until(pilot, lambda: bool(app.exchanges) and app.exchanges[0].status == DONE)
         await pilot.press("ctrl+p")
         await pilot.press(*"export chat", "enter")
         await wait_until(pilot, lambda: any(workdir.glob("*.md")))
         [path] = workdir.glob("qa-console-chat-*.md")
-        await wait_until(pilot, lambda: any(str(path) in text for text in notifications(app)))
+        await wait_until(pilot, lambda: any(str(path) in text for text in notes))
         assert app.is_running
     text = path.read_text(encoding="utf-8")
     assert "## Q: Who is Ada?" in text
@@ -177,7 +186,8 @@ async def test_export_from_the_command_palette_writes_the_chat_as_markdown(
 @pytest.mark.asyncio
 async def test_escape_cancels_a_running_answer(second_api: TrackingApi, tui_plugins: Path) -> None:
     app = QAConsoleApp(backend="slow")
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notes.hook) as pilot:
         await ask(pilot, "Slow?")
         await wait_until(pilot, lambda: second_api.hits["/slow/1.5"] == 1)
         await pilot.press("escape")
@@ -188,5 +198,6 @@ async def test_escape_cancels_a_running_answer(second_api: TrackingApi, tui_plug
         await pilot.pause(0.3)  # time for the worker thread to read the reply and return
         assert answer_text(app, 1) == ""
         assert app.exchanges[0].status == CANCELLED
+        assert notes == ["answer cancelled"]  # the late reply raised no error either
     with open_store() as store:
         assert store.count() == 0
