@@ -179,6 +179,11 @@ def build(
     folder = Path(model_dir).expanduser()
     chosen = plan(folder)
     archive = Path(output).expanduser() if output else folder.with_name(folder.name + ".tar.gz")
+    if archive.is_dir():
+        raise UsageError(
+            f"{archive} is a folder; --output names the archive file",
+            hint=f"give a file name, e.g. -o {archive / (folder.name + '.tar.gz')}",
+        )
     if level is not None and not 0 <= level <= 9:
         raise UsageError(f"compression level {level} is not between 0 and 9")
 
@@ -246,11 +251,15 @@ def _write_archive(
     entries: dict[str, Path | bytes] = {**sources, **extra}
     total = sum(path.stat().st_size for path in sources.values()) + sum(map(len, extra.values()))
     meter = _Meter(progress, total, archive.name)
-    archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f".{archive.name}.partial-{os.getpid()}")
     files: list[PackagedFile] = []
     try:
-        with open(partial, "wb") as raw_file:
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        raw_file = open(partial, "wb")  # noqa: SIM115 - closed by the `with` below
+    except OSError as error:
+        raise _unwritable(archive, error) from None
+    try:
+        with raw_file:
             raw = _HashingSink(raw_file)
             gz = ParallelGzipWriter(
                 raw,
@@ -270,12 +279,22 @@ def _write_archive(
                 }
                 _add(tar, layout.MANIFEST, manifest_bytes(manifest), meter)
         os.chmod(partial, FILE_MODE)
-        os.replace(partial, archive)
+        try:
+            os.replace(partial, archive)
+        except OSError as error:
+            raise _unwritable(archive, error) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     meter.finish()
     return files, manifest, raw.hexdigest(), raw.size
+
+
+def _unwritable(archive: Path, error: OSError) -> UsageError:
+    return UsageError(
+        f"cannot write {archive}: {error.strerror or error}",
+        hint="choose a writable --output path",
+    )
 
 
 def _choose_section(gz: ParallelGzipWriter, name: str, level: int | None) -> None:

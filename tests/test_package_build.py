@@ -241,6 +241,19 @@ def test_default_output_sits_beside_the_model_folder(tiny_model_dir: Path, tmp_p
     assert str(tmp_path / "bio-model.tar.gz") in completed.stdout
 
 
+def test_an_unusable_output_path_is_a_one_line_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for output, words in [
+        (tmp_path, "is a folder"),
+        (blocker / "model.tar.gz", "cannot write"),
+    ]:
+        completed = run_cli("package", str(tiny_model_dir), "-o", str(output))
+        assert completed.returncode == 2, completed.stderr
+        assert words in completed.stderr and "Traceback" not in completed.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]  # no partial left
+
+
 # --- the parallel gzip writer itself ---------------------------------------------------------
 
 
