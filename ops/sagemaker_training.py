@@ -33,7 +33,7 @@ from typing import Any
 
 from qa_console.ops.errors import OperationError, TimeoutError_, UsageError
 from qa_console.ops.events import ProgressCallback, ProgressEvent, ignore_progress
-from qa_console.ops.train import TrainConfig
+from qa_console.ops.train import TRAINING_FIELDS, TrainConfig
 
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
 IMAGE_DATA = "sagemaker/core/image_uri_config/huggingface.json"
@@ -48,20 +48,6 @@ SOURCE_MODULES = (
     "model_files.py",
     "tiny_model.py",
     "train.py",
-)
-# TrainConfig fields sent as hyper-parameters (the entry point's arguments).
-HYPERPARAMETERS = (
-    "base_model",
-    "input_format",
-    "epochs",
-    "max_steps",
-    "learning_rate",
-    "batch_size",
-    "warmup_ratio",
-    "max_source_length",
-    "max_target_length",
-    "eval_steps",
-    "seed",
 )
 TERMINAL = {"Completed", "Failed", "Stopped"}
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -280,7 +266,7 @@ def hyperparameters(
     """Hyper-parameters as SageMaker expects them: string values, JSON-encoded as the SDK does
     (`"3"`, `"\\"tiny\\""`), plus the keys the Hugging Face container reads to run the entry."""
     values: dict[str, Any] = {
-        name: getattr(config, name) for name in HYPERPARAMETERS if getattr(config, name) is not None
+        name: getattr(config, name) for name in TRAINING_FIELDS if getattr(config, name) is not None
     }
     values.update(
         {

@@ -101,13 +101,12 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None = 1 for small models, else torch's
 
 
-# The fields that define a run: a resumed run must agree with the interrupted one on all of them.
-RUN_FIELDS = (
+# Where the data is and which columns to read: resolved wherever the data is loaded (for a
+# SageMaker job that is this machine, which uploads the rows with standard column names).
+DATA_FIELDS = ("data", "question_column", "answer_column", "context_column")
+# How the model is trained: also the hyper-parameters a SageMaker job passes to its entry point.
+TRAINING_FIELDS = (
     "base_model",
-    "data",
-    "question_column",
-    "answer_column",
-    "context_column",
     "input_format",
     "epochs",
     "max_steps",
@@ -120,6 +119,8 @@ RUN_FIELDS = (
     "logging_steps",
     "seed",
 )
+# The fields that define a run: a resumed run must agree with the interrupted one on all of them.
+RUN_FIELDS = DATA_FIELDS + TRAINING_FIELDS
 
 
 @dataclass(frozen=True)

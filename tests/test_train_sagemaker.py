@@ -28,7 +28,7 @@ from qa_console.ops.sagemaker_training import (
     training_image,
     wait_for_training_job,
 )
-from qa_console.ops.train import TrainConfig
+from qa_console.ops.train import TRAINING_FIELDS, TrainConfig
 
 REGION = "us-east-1"
 PROFILE = "moto-train"
@@ -132,6 +132,21 @@ def test_cpu_instances_are_refused_for_gpu_only_images() -> None:
         check_instance_type("ml.m5.xlarge")
     with pytest.raises(UsageError, match="not a SageMaker instance type"):
         check_instance_type("g5.xlarge")
+
+
+def test_entry_point_takes_every_training_field_sent_as_a_hyper_parameter() -> None:
+    """The container runs train_entry.py with the hyper-parameters as arguments and ignores
+    unknown ones, so a TrainConfig field it does not declare would silently fall back to the
+    default inside the job."""
+    sys.path.insert(0, str(Path(aws.__file__).parent / "sagemaker_entry"))
+    try:
+        import train_entry
+    finally:
+        sys.path.pop(0)
+    assert set(train_entry.OPTIONS) == set(TRAINING_FIELDS)
+    values = {"base_model": "tiny", "epochs": "2.5", "logging_steps": "3", "seed": "7"}
+    args = train_entry.parse_args([part for k, v in values.items() for part in (f"--{k}", v)])
+    assert (args.base_model, args.epochs, args.logging_steps, args.seed) == ("tiny", 2.5, 3, 7)
 
 
 def test_training_job_request_field_by_field(

@@ -20,7 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-# SageMaker passes hyper-parameter names as given (base_model); people type --base-model.
+# qa_console.ops.train.TRAINING_FIELDS with their types (tests check the two agree). SageMaker
+# passes hyper-parameter names as given (base_model); people type --base-model.
 OPTIONS: dict[str, type] = {
     "base_model": str,
     "input_format": str,
@@ -32,6 +33,7 @@ OPTIONS: dict[str, type] = {
     "max_source_length": int,
     "max_target_length": int,
     "eval_steps": int,
+    "logging_steps": int,
     "seed": int,
 }
 CHANNELS = ("train", "validation", "test")
