@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from qa_console.ops.localaws.runtime import eventstream, wire
 from qa_console.ops.localaws.runtime.pool import Call
-from qa_console.ops.localaws.runtime.service import Runtime
+from qa_console.ops.localaws.runtime.service import Runtime, Target
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +72,24 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _target_and_body(runtime: Runtime, request: Request) -> tuple[Target, bytes]:
+    """The variant an invocation goes to (an unknown endpoint fails here) and its body."""
+    target = await runtime.target(
+        request.path_params["name"], request.headers.get("x-amzn-sagemaker-target-variant")
+    )
+    return target, await _read_body(request, runtime.payload_limit(target))
+
+
+def _status(error: wire.WireError) -> int:
+    """The status the access log records: the model's own for a ModelError, else the reply's."""
+    return int(error.members.get("OriginalStatusCode", error.status))
+
+
 def create_app(runtime: Runtime) -> Starlette:
     @_aws_errors
     async def invocations(request: Request) -> Response:
         headers = request.headers
-        target = await runtime.target(
-            request.path_params["name"], headers.get("x-amzn-sagemaker-target-variant")
-        )
-        body = await _read_body(request, runtime.payload_limit(target))
+        target, body = await _target_and_body(runtime, request)
         loop = asyncio.get_running_loop()
         started = loop.time()
         with runtime.admitted(target):
@@ -104,7 +114,7 @@ def create_app(runtime: Runtime) -> Starlette:
                     },
                 )
             except wire.WireError as error:
-                status = error.members.get("OriginalStatusCode", error.status)
+                status = _status(error)
                 raise
             finally:
                 runtime.access_log(
@@ -114,10 +124,7 @@ def create_app(runtime: Runtime) -> Starlette:
     @_aws_errors
     async def invocations_stream(request: Request) -> Response:
         headers = request.headers
-        target = await runtime.target(
-            request.path_params["name"], headers.get("x-amzn-sagemaker-target-variant")
-        )
-        body = await _read_body(request, runtime.payload_limit(target))
+        target, body = await _target_and_body(runtime, request)
         loop = asyncio.get_running_loop()
         started = loop.time()
         admission = runtime.admitted(target)
@@ -137,9 +144,7 @@ def create_app(runtime: Runtime) -> Starlette:
             if error is not None:
                 raise error
         except BaseException as error:
-            status = 500
-            if isinstance(error, wire.WireError):
-                status = error.members.get("OriginalStatusCode", error.status)
+            status = _status(error) if isinstance(error, wire.WireError) else 500
             runtime.access_log(
                 target, call, "/invocations-response-stream", status, (loop.time() - started) * 1000
             )
