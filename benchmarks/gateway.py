@@ -15,14 +15,12 @@ Bounded: at most 2000 sequential requests, at most 10 s per concurrency level.
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,10 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
+# The test fixtures' builder makes the API, so the benchmark measures the API the tests check.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures_gateway import build_key_api, free_port
+
 REGION = "us-east-1"
 HANDLER = """
 import json
@@ -41,13 +43,6 @@ def handler(event, context):
     question = json.loads(event["body"])["question"]
     return {"statusCode": 200, "body": json.dumps({"answer": question[::-1], "latency_ms": 0.0})}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -77,50 +72,10 @@ def build_api(endpoint: str) -> tuple[str, str]:
 
     iam, lam, apigw = client("iam"), client("lambda"), client("apigateway")
     role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    arn = lam.create_function(
-        FunctionName="bench",
-        Runtime="python3.11",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": buffer.getvalue()},
-    )["FunctionArn"]
-    api = apigw.create_rest_api(name="bench")["id"]
-    lam.add_permission(
-        FunctionName="bench",
-        StatementId="apigw",
-        Action="lambda:InvokeFunction",
-        Principal="apigateway.amazonaws.com",
-        SourceArn=f"arn:aws:execute-api:{REGION}:123456789012:{api}/*/POST/ask",
+    roomy = {"rateLimit": 100000.0, "burstLimit": 100000}
+    return build_key_api(
+        lam, apigw, name="bench", role=role, handler=HANDLER, throttle=roomy, region=REGION
     )
-    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
-    ask = apigw.create_resource(restApiId=api, parentId=root, pathPart="ask")["id"]
-    apigw.put_method(
-        restApiId=api,
-        resourceId=ask,
-        httpMethod="POST",
-        authorizationType="NONE",
-        apiKeyRequired=True,
-    )
-    apigw.put_integration(
-        restApiId=api,
-        resourceId=ask,
-        httpMethod="POST",
-        type="AWS_PROXY",
-        integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
-    )
-    apigw.create_deployment(restApiId=api, stageName="prod")
-    key = apigw.create_api_key(name="bench", enabled=True)
-    plan = apigw.create_usage_plan(
-        name="bench",
-        apiStages=[{"apiId": api, "stage": "prod"}],
-        throttle={"rateLimit": 100000.0, "burstLimit": 100000},
-    )
-    apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
-    return api, key["value"]
 
 
 def latencies(url: str, headers: dict[str, str], count: int) -> list[float]:

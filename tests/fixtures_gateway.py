@@ -201,6 +201,7 @@ def _put_lambda_route(
     method: str = "POST",
     key_required: bool = False,
     timeout_ms: int | None = None,
+    region: str = REGION,
 ) -> str:
     resource = apigw.create_resource(restApiId=api_id, parentId=parent, pathPart=part)["id"]
     apigw.put_method(
@@ -217,7 +218,7 @@ def _put_lambda_route(
         httpMethod=method,
         type="AWS_PROXY",
         integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+        uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
         **extra,
     )
     return str(resource)
@@ -263,6 +264,42 @@ def _usage_plan_key(
     plan = apigw.create_usage_plan(name=f"{name}-plan", apiStages=stages, throttle=throttle)
     apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
     return str(key["value"])
+
+
+def build_key_api(
+    lam: Any,
+    apigw: Any,
+    *,
+    name: str,
+    role: str,
+    handler: str,
+    throttle: dict[str, Any],
+    region: str = REGION,
+) -> tuple[str, str]:
+    """What the expose feature makes, in its smallest form: a function `name` running
+    `handler` (the source of app.py, entry app.handler) behind an API-key-protected POST /ask
+    (AWS_PROXY) deployed to STAGE, and a key in a usage plan with `throttle`.
+    Returns the API id and the key's value (the gateway benchmark builds its API with it too)."""
+    function_arn = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": lambda_zip({"app.py": handler})},
+    )["FunctionArn"]
+    api_id = str(apigw.create_rest_api(name=name)["id"])
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="apigateway",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{region}:123456789012:{api_id}/*/POST/ask",
+    )
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    _put_lambda_route(apigw, api_id, root, "ask", function_arn, key_required=True, region=region)
+    apigw.create_deployment(restApiId=api_id, stageName=STAGE)
+    key = _usage_plan_key(apigw, name, [{"apiId": api_id, "stage": STAGE}], throttle)
+    return api_id, key
 
 
 @pytest.fixture(scope="session")
