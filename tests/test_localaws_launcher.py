@@ -21,6 +21,7 @@ from fixtures_foundation import run_cli
 from qa_console.ops.localaws import components, launcher
 from qa_console.ops.localaws.moto_app import Activity
 from qa_console.ops.localaws.state import (
+    ALREADY_SERVED,
     SUPERVISOR_MODULE,
     LocalAwsState,
     pid_alive,
@@ -256,7 +257,7 @@ def test_a_second_supervisor_refuses_a_state_dir_already_served(
         timeout=60,
         check=False,
     )
-    assert second.returncode == launcher.ALREADY_SERVED
+    assert second.returncode == ALREADY_SERVED
     assert "already serves" in second.stderr
     assert read_state(private_local_aws_dir) == running
     assert launcher.status(directory=private_local_aws_dir).running

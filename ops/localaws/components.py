@@ -84,20 +84,27 @@ def unavailable_app(name: str, reason: str) -> ASGIApp:
                     return
         if scope["type"] != "http":
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"x-amzn-errortype", b"ServiceUnavailable"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(send, 503, body, [(b"x-amzn-errortype", b"ServiceUnavailable")])
 
     return app
+
+
+async def _send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """One whole JSON response."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                *(headers or []),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def with_health(component: Component, activity: Activity) -> ASGIApp:
@@ -115,17 +122,7 @@ def with_health(component: Component, activity: Activity) -> ASGIApp:
                         "status": component.status,
                     }
                 ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _send_json(send, 200, body)
                 return
             activity.touch()
         await inner(scope, receive, send)

@@ -1,7 +1,7 @@
 """IAM SimulatePrincipalPolicy and SimulateCustomPolicy for the embedded moto server.
 
 moto 5.2.5 does not implement either call, and qa-console's IAM preflight relies on both. The
-launcher calls `install_iam_simulation()` inside the moto server process before it serves: it
+supervisor calls `install_iam_simulation()` inside the moto server process before it serves: it
 adds the two actions to moto's IAM response handler, which then answers them from the
 principal's real policies in moto's IAM backend, evaluated by `iam_policy_eval`, in the exact
 response shape botocore parses (moto serializes our result with the IAM service model).

@@ -27,7 +27,6 @@ from qa_console.ops.localaws import state as st
 
 START_TIMEOUT = 90.0
 HEALTH_PATIENCE = 10.0  # how long a live but silent supervisor gets before it is replaced
-ALREADY_SERVED = 3  # the supervisor's exit code when another one holds the state dir
 STOP_GRACE = 20.0
 LOG_NAME = "supervisor.log"
 LOG_ROTATE_BYTES = 5 * 1024 * 1024
@@ -225,7 +224,7 @@ def _wait_started(
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         code = process.poll() if process is not None else None
-        other = st.supervisor_running(directory) if code == ALREADY_SERVED else None
+        other = st.supervisor_running(directory) if code == st.ALREADY_SERVED else None
         if other is not None and other != pid:  # lost a race to a supervisor still starting
             return _wait_started(directory, other, None, log_path)
         if code is not None or (process is None and not st.pid_alive(pid)):

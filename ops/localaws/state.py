@@ -35,6 +35,7 @@ HEALTH_PATH = "/_localaws/health"
 INVENTORY_PATH = "/_localaws/inventory"
 SUPERVISOR_MODULE = "qa_console.ops.localaws.supervisor"
 COMPONENTS = ("moto", "runtime", "gateway")
+ALREADY_SERVED = 3  # the supervisor's exit code when another one holds the state dir
 
 
 def state_dir() -> Path:

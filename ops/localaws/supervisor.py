@@ -34,7 +34,6 @@ log = logging.getLogger("qa_console.localaws.supervisor")
 WATCH_PID_ENV = "QA_CONSOLE_LOCAL_WATCH_PID"
 IDLE_ENV = "QA_CONSOLE_LOCAL_IDLE_SECONDS"
 START_TIMEOUT = 60.0
-ALREADY_SERVED = 3  # exit code when another supervisor holds the state dir (see launcher.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = st.SupervisorLock(args.state_dir.resolve())
     if not lock.acquire():
         log.error("another local AWS already serves %s: not starting a second one", args.state_dir)
-        return ALREADY_SERVED
+        return st.ALREADY_SERVED
     supervisor = Supervisor(args.state_dir.resolve(), args.region, stop)
     try:
         supervisor.start()
@@ -354,12 +353,9 @@ def configure_environment(region: str, urls: dict[str, str]) -> None:
 
 
 def install_iam_simulation() -> None:
-    """The IAM policy simulator (iam_simulator.py), when it is there."""
-    try:
-        from qa_console.ops.localaws.iam_simulator import install_iam_simulation as install
-    except ImportError as error:
-        log.warning("IAM policy simulation unavailable: %s", error)
-        return
+    """The IAM policy simulator (iam_simulator.py); moto's stock IAM if it fails to install."""
+    from qa_console.ops.localaws.iam_simulator import install_iam_simulation as install
+
     try:
         install()
     except Exception:
