@@ -336,9 +336,11 @@ def _load_hint(name: str, module: str, error: Exception) -> str:
 
 def default_instance(preferred: str | None = None, files: Iterable[Path] | None = None) -> str:
     """The instance `ask` uses: `preferred` (settings.backend) if given, else the first declared."""
-    if preferred:
-        return preferred
-    instances = read_instances(files)
+    return preferred or first_instance(read_instances(files))
+
+
+def first_instance(instances: Mapping[str, InstanceSpec]) -> str:
+    """The first declared instance's name. Raises ConfigError when none is declared."""
     if not instances:
         raise ConfigError(
             "no backend instances are declared",
@@ -349,7 +351,11 @@ def default_instance(preferred: str | None = None, files: Iterable[Path] | None 
 
 def get_instance(name: str, files: Iterable[Path] | None = None) -> InstanceSpec:
     """One instance's spec. Raises ConfigError naming the known instances when there is none."""
-    instances = read_instances(files)
+    return pick(read_instances(files), name)
+
+
+def pick(instances: Mapping[str, InstanceSpec], name: str) -> InstanceSpec:
+    """`name` from instances already read, so a command reads the plugins files once."""
     if name not in instances:
         raise ConfigError(
             f"no backend instance named {name!r}",

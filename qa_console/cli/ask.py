@@ -56,8 +56,9 @@ def ask(
 
     text = check_question(sys.stdin.read() if question == "-" else question)
     parameters = parse_params(params or [])
-    name = backend or registry.default_instance(state(ctx).settings().backend)
-    instance = registry.load(name)
+    instances = registry.read_instances()
+    name = backend or state(ctx).settings().backend or registry.first_instance(instances)
+    instance = registry.build(registry.pick(instances, name))
 
     if stream and not as_json:
         watch = Stopwatch()

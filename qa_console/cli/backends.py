@@ -115,7 +115,7 @@ def check(
 
     instances = registry.read_instances()
     if names:
-        instances = {name: registry.get_instance(name) for name in names}
+        instances = {name: registry.pick(instances, name) for name in names}
     results: list[dict[str, Any]] = []
     for spec in instances.values():
         watch = Stopwatch()
