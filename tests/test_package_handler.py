@@ -94,6 +94,11 @@ def test_text_plain_bodies_and_prefixed_inputs_are_accepted(loaded: dict[str, An
     assert handler.format_input("  Who?  ") == "question: Who?"
 
 
+def asking(**parameters: Any) -> bytes:
+    """A JSON body asking "hi" with these generation parameters."""
+    return json.dumps({"inputs": "hi", "parameters": parameters}).encode()
+
+
 REFUSALS: list[tuple[Any, str | None, str]] = [
     # (body, content type, words the message must contain)
     (b'{"inputs": "hi"}', "application/x-www-form-urlencoded", "unsupported content type"),
@@ -109,33 +114,17 @@ REFUSALS: list[tuple[Any, str | None, str]] = [
     (json.dumps({"inputs": ["q"] * 17}).encode(), JSON, "the limit is 16"),
     (json.dumps({"inputs": "x" * 2001}).encode(), JSON, "the limit is 2000"),
     (b'{"inputs": "hi", "parameters": [1]}', JSON, '"parameters" must be a JSON object'),
-    (b'{"inputs": "hi", "parameters": {"beams": 2}}', JSON, "unknown parameter 'beams'"),
-    (b'{"inputs": "hi", "parameters": {"max_new_tokens": 0}}', JSON, "between 1 and 512"),
-    (b'{"inputs": "hi", "parameters": {"max_new_tokens": 100000}}', JSON, "between 1 and 512"),
-    (b'{"inputs": "hi", "parameters": {"max_new_tokens": 2.5}}', JSON, "must be an integer"),
-    (b'{"inputs": "hi", "parameters": {"num_beams": true}}', JSON, "must be an integer"),
-    (b'{"inputs": "hi", "parameters": {"do_sample": 1}}', JSON, "must be true or false"),
-    (
-        b'{"inputs": "hi", "parameters": {"do_sample": true, "temperature": "hot"}}',
-        JSON,
-        "must be a number",
-    ),
-    (
-        b'{"inputs": "hi", "parameters": {"do_sample": true, "temperature": 9}}',
-        JSON,
-        "between 0.01 and 2",
-    ),
-    (b'{"inputs": "hi", "parameters": {"temperature": 0.7}}', JSON, '"do_sample": true'),
-    (
-        b'{"inputs": "hi", "parameters": {"num_return_sequences": 3}}',
-        JSON,
-        "cannot exceed num_beams",
-    ),
-    (
-        b'{"inputs": "hi", "parameters": {"min_new_tokens": 9, "max_new_tokens": 4}}',
-        JSON,
-        "cannot exceed max_new_tokens",
-    ),
+    (asking(beams=2), JSON, "unknown parameter 'beams'"),
+    (asking(max_new_tokens=0), JSON, "between 1 and 512"),
+    (asking(max_new_tokens=100000), JSON, "between 1 and 512"),
+    (asking(max_new_tokens=2.5), JSON, "must be an integer"),
+    (asking(num_beams=True), JSON, "must be an integer"),
+    (asking(do_sample=1), JSON, "must be true or false"),
+    (asking(do_sample=True, temperature="hot"), JSON, "must be a number"),
+    (asking(do_sample=True, temperature=9), JSON, "between 0.01 and 2"),
+    (asking(temperature=0.7), JSON, '"do_sample": true'),
+    (asking(num_return_sequences=3), JSON, "cannot exceed num_beams"),
+    (asking(min_new_tokens=9, max_new_tokens=4), JSON, "cannot exceed max_new_tokens"),
 ]
 
 

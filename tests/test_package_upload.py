@@ -36,6 +36,15 @@ def interrupt_after(parts: int) -> Any:
     return progress
 
 
+def upload_until_interrupted(client: Any, path: Path, bucket: str, key: str, parts: int) -> None:
+    """Start an upload of 5 MiB parts, one at a time, and interrupt it after `parts` of them."""
+    with pytest.raises(Interrupted):
+        s3.upload_file(
+            client, path, bucket, key, part_size=PART, concurrency=1,
+            progress=interrupt_after(parts),
+        )  # fmt: skip
+
+
 @pytest.fixture
 def big_file(tmp_path: Path) -> Path:
     """Two full 5 MiB parts and a short third one."""
@@ -101,11 +110,7 @@ def test_an_interrupted_upload_leaves_nothing_at_the_key_and_resumes(
     s3.ensure_bucket(client, "upload-resume", "us-east-1")
     key = "models/model.tar.gz"
 
-    with pytest.raises(Interrupted):
-        s3.upload_file(
-            client, big_file, "upload-resume", key, part_size=PART, concurrency=1,
-            progress=interrupt_after(2),
-        )  # fmt: skip
+    upload_until_interrupted(client, big_file, "upload-resume", key, parts=2)
 
     assert missing(client, "upload-resume", key)  # parts are invisible until completed
     assert len(pending_uploads(client, "upload-resume", key)) == 1
@@ -133,11 +138,7 @@ def test_a_changed_file_aborts_the_stale_upload_and_starts_clean(
     client = moto_s3.client()
     s3.ensure_bucket(client, "upload-retry", "us-east-1")
     key = "model.tar.gz"
-    with pytest.raises(Interrupted):
-        s3.upload_file(
-            client, big_file, "upload-retry", key, part_size=PART, concurrency=1,
-            progress=interrupt_after(1),
-        )  # fmt: skip
+    upload_until_interrupted(client, big_file, "upload-retry", key, parts=1)
     stale = pending_uploads(client, "upload-retry", key)
 
     big_file.write_bytes(os.urandom(PART + 10))  # rebuilt archive, same name
@@ -174,8 +175,13 @@ def test_locations_parse_and_default() -> None:
     assert (
         s3.default_bucket_name("123456789012", "eu-west-1") == "qa-console-123456789012-eu-west-1"
     )
-    with pytest.raises(UsageError):
-        s3.parse_s3_url("https://bucket/x")
+    for bad, words in [
+        ("https://bucket/x", "is not an s3:// URL"),
+        ("s3://", "is not an s3:// URL"),
+        ("s3:///models/", "names no bucket"),
+    ]:
+        with pytest.raises(UsageError, match=words):
+            s3.parse_s3_url(bad)
 
 
 def test_destination_comes_from_the_url_then_the_settings_then_the_account(
@@ -229,3 +235,17 @@ def test_cli_refuses_a_bad_archive_before_uploading(moto_s3: MotoS3, tmp_path: P
     client = moto_s3.client()
     buckets = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
     assert "upload-refused" not in buckets
+
+
+def test_cli_bad_inputs_are_one_line_errors(
+    moto_s3: MotoS3, tiny_archive: Path, tmp_path: Path
+) -> None:
+    for arguments, words in [
+        ([str(tmp_path / "absent.tar.gz")], "no such file"),
+        ([str(tmp_path)], "is a folder"),
+        ([str(tiny_archive), "s3:///models/"], "names no bucket"),
+        ([str(tiny_archive), "https://bucket/models/"], "is not an s3:// URL"),
+    ]:
+        completed = run_cli("--target", "moto", "upload", *arguments)
+        assert completed.returncode == 2, completed.stderr
+        assert words in completed.stderr and "Traceback" not in completed.stderr
