@@ -342,6 +342,26 @@ def test_check_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
         check_tarball(tmp_path / "nope.tar.gz")
 
 
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["--check", "{tmp}/absent.tar.gz"], "no such file"),
+        (["--smoke", "{tmp}/absent.tar.gz"], "no such file"),
+        (["--check", "{tmp}"], "is a folder"),
+        (["--smoke", "{tmp}/random.bin"], "refused"),
+        (["{tmp}/absent"], "no such model folder"),
+        (["{tmp}/random.bin"], "is a file"),
+    ],
+)
+def test_console_script_bad_paths_are_one_line_errors(
+    arguments: list[str], words: str, tmp_path: Path
+) -> None:
+    (tmp_path / "random.bin").write_bytes(bytes(range(256)) * 4)
+    completed = run_cli("package", *[part.format(tmp=tmp_path) for part in arguments])
+    assert completed.returncode == 2, completed.stderr
+    assert words in completed.stderr and "Traceback" not in completed.stderr
+
+
 # --- safe_extract --------------------------------------------------------------------------
 
 
