@@ -230,8 +230,9 @@ def _restore_fake_key(
     if blob is None:
         key._value_buffer = tempfile.SpooledTemporaryFile(max_size=max_size)  # noqa: SIM115
     else:
-        path = Path(blob_dir) / blob[:2] / blob
-        key._value_buffer = CowBlob(path, blob, max_size, offset, length)
+        key._value_buffer = CowBlob(
+            _blob_path(Path(blob_dir), blob), blob, max_size, offset, length
+        )
         if length is None:
             key.__dict__["_qa_blob"] = blob
     key.lock = threading.Lock()
