@@ -14,8 +14,10 @@ Imports boto3 only when a question is asked: listing backends must stay instant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 from typing import Any, ClassVar
 
 from qa_console.backends.base import (
@@ -97,23 +99,34 @@ class SageMakerBackend(Backend):
         except QAConsoleError:
             return fallback
 
-    @property
+    # Read once: the clients are built once too, and errors must name where they went.
+    @cached_property
     def target(self) -> str:
         return self._setting("target", "local")
 
-    @property
+    @cached_property
     def region(self) -> str:
         return self._setting("region", "us-east-1")
 
     def _where(self) -> str:
         return f"{self.target} ({self.region})"
 
+    @contextlib.contextmanager
+    def _aws_errors(self) -> Iterator[None]:
+        """boto3/botocore failures inside become the typed errors of _translate."""
+        try:
+            yield
+        except QAConsoleError:
+            raise
+        except Exception as error:
+            raise self._translate(error) from None
+
     def _client(self, service: str) -> Any:
         if service not in self._clients:
             from qa_console.ops.aws import client
 
             timeout = float(self.settings["timeout_s"])
-            try:
+            with self._aws_errors():
                 made = client(
                     service,
                     self.target,
@@ -121,8 +134,6 @@ class SageMakerBackend(Backend):
                     read_timeout=timeout,
                     connect_timeout=min(timeout, 10.0),
                 )
-            except Exception as error:
-                raise self._translate(error) from None
             if service == "sagemaker-runtime":
                 for operation in _INVOKE_OPERATIONS:
                     made.meta.events.register_first(
@@ -140,7 +151,7 @@ class SageMakerBackend(Backend):
     def ask(self, question: str, parameters: Mapping[str, Any] | None = None) -> Answer:
         body = self._request(question, parameters)
         watch = Stopwatch()
-        try:
+        with self._aws_errors():
             response = self._client("sagemaker-runtime").invoke_endpoint(
                 EndpointName=self.endpoint,
                 Body=body,
@@ -148,10 +159,6 @@ class SageMakerBackend(Backend):
                 Accept="application/json",
             )
             payload = response["Body"].read()
-        except QAConsoleError:
-            raise
-        except Exception as error:
-            raise self._translate(error) from None
         return Answer(
             text=self._answer_text(payload),
             backend=self.name,
@@ -170,20 +177,16 @@ class SageMakerBackend(Backend):
         one piece (this project's, a JSON list) is yielded once, when the stream ends.
         """
         body = self._request(question, parameters)
-        try:
+        with self._aws_errors():
             response = self._client("sagemaker-runtime").invoke_endpoint_with_response_stream(
                 EndpointName=self.endpoint,
                 Body=body,
                 ContentType="application/json",
                 Accept="application/json",
             )
-        except QAConsoleError:
-            raise
-        except Exception as error:
-            raise self._translate(error) from None
         buffer = b""  # the incomplete last line
         whole = b""  # lines that are not streamed pieces: one JSON reply, parsed at the end
-        try:
+        with self._aws_errors():
             for event in response["Body"]:
                 buffer += event.get("PayloadPart", {}).get("Bytes", b"")
                 *lines, buffer = buffer.split(b"\n")
@@ -193,10 +196,6 @@ class SageMakerBackend(Backend):
                         whole += line + b"\n"
                     elif piece:
                         yield piece
-        except QAConsoleError:
-            raise
-        except Exception as error:
-            raise self._translate(error) from None
         whole += buffer
         if whole.strip():
             piece = _piece(whole) if b"\n" not in whole.strip() else None
@@ -206,12 +205,8 @@ class SageMakerBackend(Backend):
         """describe_endpoint says InService, then one tiny question is answered."""
         watch = Stopwatch()
         try:
-            try:
+            with self._aws_errors():
                 described = self._client("sagemaker").describe_endpoint(EndpointName=self.endpoint)
-            except QAConsoleError:
-                raise
-            except Exception as error:
-                raise self._translate(error) from None
             status = described.get("EndpointStatus")
             if status != "InService":
                 return Health(
