@@ -117,6 +117,7 @@ def predict_fn(data, model):
 # a model, for the sagemaker backend's tests. The question says what to do:
 #   "fail: why"  raise ValueError(why)     "sleep: s"  sleep s seconds first
 #   "stream: a b c"  stream {"token": ...} lines, one per word
+#   "raw: text"  answer the text as it is (not JSON)
 GENERATE_HANDLER = """
 import json
 import time
@@ -135,11 +136,15 @@ def predict_fn(data, model):
         time.sleep(float(question[6:]))
     if question.startswith("stream:"):
         return ({"token": word + " "} for word in question[7:].split())
+    if question.startswith("raw:"):
+        return question[4:].strip()
     text = "answer to %s with %s" % (question, json.dumps(parameters, sort_keys=True))
     return [{"generated_text": text}]
 
 
 def output_fn(prediction, accept):
+    if isinstance(prediction, str):
+        return prediction
     if isinstance(prediction, list):
         return json.dumps(prediction)
     return (json.dumps(piece) + "\\n" for piece in prediction)
@@ -176,7 +181,7 @@ def handler_archive(
     return archive
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -306,7 +311,7 @@ def runtime_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeS
     from qa_console.ops.localaws.runtime import create_runtime_app
     from qa_console.ops.localaws.runtime.service import RuntimeSettings
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
     moto_url = f"http://{host}:{port}"
@@ -315,7 +320,7 @@ def runtime_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeS
         timeout_s=10.0, load_wait_s=10.0, threads=4, poll_s=0.5, cache_s=0.2, log_flush_s=0.2
     )
     app = create_runtime_app(moto_url, REGION, work_dir, settings=settings)
-    runtime_port = _free_port()
+    runtime_port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=runtime_port, log_level="warning", lifespan="on")
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_foundation import CONSOLE_SCRIPT, write_plugins
-from fixtures_runtime import GENERATE_HANDLER, PROFILE, RuntimeStack, handler_archive
+from fixtures_runtime import GENERATE_HANDLER, PROFILE, RuntimeStack, free_port, handler_archive
 
 from qa_console.backends.sagemaker import SageMakerBackend
 from qa_console.ops.errors import (
@@ -173,6 +173,25 @@ def test_missing_credentials_and_unknown_profile(
         SageMakerBackend("sm", endpoint="parrot", target="nope").ask("Who?")
 
 
+def test_a_reply_that_is_not_json_is_a_backend_error(parrot: str) -> None:
+    with pytest.raises(BackendError) as caught:
+        backend(parrot).ask("raw: <html>Bad Gateway</html>")
+    assert caught.value.message == "endpoint parrot replied with non-JSON: <html>Bad Gateway</html>"
+    assert "generated_text" in (caught.value.hint or "")
+
+
+def test_an_unreachable_runtime_is_a_backend_error_naming_where(
+    runtime_aws: RuntimeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(BackendError) as caught:
+        backend("parrot").ask("Who?")
+    assert caught.value.message.startswith(
+        f"cannot reach SageMaker runtime for {PROFILE} (us-east-1): "
+    )
+    assert caught.value.hint == "check the network and the region"
+
+
 RUN_AND_DUMP_MODULES = """
 import atexit, json, os, runpy, sys
 
@@ -219,3 +238,45 @@ def test_qa_console_ask_answers_from_the_endpoint_without_heavy_imports(
     assert "qa_console.backends.sagemaker" in modules
     heavy = ("torch", "transformers", "textual", "moto", "starlette", "uvicorn")
     assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "unreachable", "code", "error"),
+    [
+        ("Who?", False, 2, "error: endpoint nowhere does not exist in"),
+        ("raw: <html>", False, 1, "error: endpoint parrot replied with non-JSON: <html>"),
+        ("Who?", True, 1, "error: cannot reach SageMaker runtime for"),
+    ],
+    ids=["unknown-endpoint", "non-json-reply", "runtime-down"],
+)
+def test_qa_console_ask_failures_are_one_line_errors(
+    parrot: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    question: str,
+    unreachable: bool,
+    code: int,
+    error: str,
+) -> None:
+    endpoint = "nowhere" if error.startswith("error: endpoint nowhere") else parrot
+    plugins = write_plugins(
+        tmp_path / "plugins.toml",
+        {"sm": {"kind": "sagemaker", "endpoint": endpoint, "target": PROFILE}},
+    )
+    monkeypatch.setenv("QA_CONSOLE_PLUGINS", str(plugins))
+    if unreachable:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{free_port()}")
+    run = subprocess.run(
+        [str(CONSOLE_SCRIPT), "ask", "--backend", "sm", question],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == code, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.startswith(error), run.stderr
+    assert "Traceback" not in run.stderr
+    assert [line for line in run.stderr.splitlines() if not line.startswith("  hint: ")] == [
+        run.stderr.splitlines()[0]
+    ]
