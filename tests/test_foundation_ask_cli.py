@@ -167,3 +167,16 @@ def test_default_backend_is_the_first_declared_instance(fake_api: FakeApi, tmp_p
     names = [instance["name"] for instance in json.loads(listed.stdout)["instances"]]
     assert names[-1] == "only"
     assert registry.default_instance(None) == names[0]
+
+
+def test_a_history_that_cannot_be_written_is_a_warning_and_the_answer_still_printed(
+    fake_api: FakeApi, api_plugins: Path
+) -> None:
+    from qa_console.store import default_path
+
+    default_path().mkdir(parents=True)  # a folder where the database file should be
+    run = run_cli("ask", "-b", "t", "Who?")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "answer to: Who?\n"
+    assert "warning: the answer was not saved to history" in run.stderr
+    assert "Traceback" not in run.stderr

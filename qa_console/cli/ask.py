@@ -85,25 +85,11 @@ def ask(
         else:
             output.print_result(answer_text)
 
-    _record(text, answer_text, name, latency_ms, parameters)
+    from qa_console.store import save_answer
 
-
-def _record(
-    question: str, answer: str, backend: str, latency_ms: float, parameters: dict[str, Any]
-) -> None:
-    """Log the answered question; a store failure is a warning, since the answer was delivered."""
-    import sqlite3
-
-    from qa_console.ops.errors import QAConsoleError
-    from qa_console.store import open_store
-
-    try:
-        with open_store() as store:
-            store.record(question, answer, backend, latency_ms, parameters)
-    except (sqlite3.Error, OSError, QAConsoleError) as error:
-        from qa_console.cli import output
-
-        output.warn(f"the answer was not saved to history: {error}")
+    save_error = save_answer(text, answer_text, name, latency_ms, parameters)
+    if save_error:
+        output.warn(save_error)
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from qa_console.ops.errors import ConfigError
+from qa_console.ops.errors import ConfigError, QAConsoleError
 from qa_console.store.upgrades import LATEST_VERSION, UPGRADES
 
 FILE_NAME = "history.sqlite3"
@@ -59,7 +59,7 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; every BEGIN/COMMIT here is explicit.
-        # One Store may be shared by the TUI's worker threads: a lock serialises its use.
+        # One Store may be shared by several threads: a lock serialises its use.
         self._db = sqlite3.connect(
             path,
             isolation_level=None,
@@ -134,6 +134,25 @@ class Store:
 def open_store(path: Path | None = None) -> Store:
     """The user's history store (or one at `path`), created and upgraded as needed."""
     return Store(default_path() if path is None else path)
+
+
+def save_answer(
+    question: str,
+    answer: str,
+    backend: str,
+    latency_ms: float,
+    parameters: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Record one answered question in the user's store; returns why that failed, or None.
+
+    The answer is already in front of the user (`ask`, the TUI), so losing its history row is a
+    warning for the caller to show, never an error that loses the answer."""
+    try:
+        with open_store() as store:
+            store.record(question, answer, backend, latency_ms, parameters)
+    except (sqlite3.Error, OSError, QAConsoleError) as error:
+        return f"the answer was not saved to history: {error}"
+    return None
 
 
 def upgrade(db: sqlite3.Connection, path: Path) -> int:

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from qa_console import registry
 from qa_console.backends.base import Stopwatch, check_question
 from qa_console.ops.errors import QAConsoleError
+from qa_console.store import save_answer
 from qa_console.tui import history_io, transcript
 from qa_console.tui.messages import (
     AnswerDone,
@@ -144,7 +145,7 @@ class QAConsoleApp(App[None]):
             return
         if worker.is_cancelled:
             return
-        save_error = history_io.save_answer(question, "".join(pieces), backend_name, latency_ms, {})
+        save_error = save_answer(question, "".join(pieces), backend_name, latency_ms)
         self.post_message(AnswerDone(exchange_id, latency_ms, save_error))
 
     def _exchange(self, exchange_id: int) -> Exchange | None:
