@@ -13,7 +13,7 @@ archive once (it may be gigabytes) and refuses, with what to do about it:
   ops/handler_contract.py).
 
 It warns when the unpacked model does not fit a serverless endpoint (5 GB of disk, at most
-6 GB of memory) or the memory size given. `upload` and `deploy` run it first.
+6 GB of memory) or the memory size given. `package` and `upload` run it first.
 """
 
 from __future__ import annotations

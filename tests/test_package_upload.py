@@ -240,11 +240,14 @@ def test_cli_refuses_a_bad_archive_before_uploading(moto_s3: MotoS3, tmp_path: P
 def test_cli_bad_inputs_are_one_line_errors(
     moto_s3: MotoS3, tiny_archive: Path, tmp_path: Path
 ) -> None:
+    not_archive = tmp_path / "model.tar.gz"
+    not_archive.write_bytes(b"not an archive at all" * 10)
     for arguments, words in [
         ([str(tmp_path / "absent.tar.gz")], "no such file"),
         ([str(tmp_path)], "is a folder"),
         ([str(tiny_archive), "s3:///models/"], "names no bucket"),
         ([str(tiny_archive), "https://bucket/models/"], "is not an s3:// URL"),
+        ([str(not_archive), "s3://"], "is not an s3:// URL"),  # before reading the archive
     ]:
         completed = run_cli("--target", "moto", "upload", *arguments)
         assert completed.returncode == 2, completed.stderr

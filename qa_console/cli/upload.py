@@ -55,6 +55,8 @@ def upload(
             f"{archive} is a folder; upload takes a model.tar.gz",
             hint=f"build one first: qa-console package {archive}",
         )
+    if destination:
+        s3.parse_s3_url(destination)  # a mistyped URL fails before a big archive is read
 
     with RichProgress(enabled=not json_output, transient=True) as progress:
         report = check_tarball(archive, progress=progress)
