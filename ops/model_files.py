@@ -42,43 +42,49 @@ class ModelFolder:
     config: dict[str, Any]
 
 
-def check_model_folder(path: str | Path) -> ModelFolder:
+def check_model_folder(path: str | Path, label: str | None = None) -> ModelFolder:
     """Raise UsageError unless `path` holds a seq2seq (encoder-decoder) model with weights and a
-    tokenizer. Reads only config.json and file names."""
+    tokenizer. Reads only config.json and file names. Messages call the folder `label` (default:
+    its path), so an extracted archive is named as the user typed it, not as a cache folder."""
     folder = Path(path).expanduser()
+    label = label or str(folder)
     if not folder.exists():
         raise UsageError(f"no such model folder: {folder}", hint=HINT)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder", hint=HINT)
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise UsageError(f"{folder} is not a model folder: it has no config.json", hint=HINT)
+        raise UsageError(f"{label} is not a model folder: it has no config.json", hint=HINT)
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UsageError(f"{config_file} is not valid JSON: {error}", hint=HINT) from None
+        raise UsageError(f"{label}: config.json is not valid JSON: {error}", hint=HINT) from None
     if not isinstance(config, dict):
-        raise UsageError(f"{config_file} does not hold a JSON object", hint=HINT)
+        raise UsageError(f"{label}: config.json does not hold a JSON object", hint=HINT)
     architectures = tuple(str(name) for name in config.get("architectures") or ())
     model_type = str(config.get("model_type", ""))
     seq2seq = bool(config.get("is_encoder_decoder")) or any(
         name.endswith("ForConditionalGeneration") for name in architectures
     )
     if not seq2seq:
-        what = ", ".join(architectures) or model_type or "unknown architecture"
+        what = (
+            f"holds a {', '.join(architectures)} model"
+            if architectures
+            else f"has a config.json (model_type {model_type or 'unset'}) naming no architecture"
+        )
         raise UsageError(
-            f"{folder} holds a {what} model, not a sequence-to-sequence (encoder-decoder) one",
+            f"{label} {what}, not a sequence-to-sequence (encoder-decoder) one",
             hint="qa-console answers with T5-style models (AutoModelForSeq2SeqLM); " + HINT,
         )
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         if any((folder / name).is_file() for name in PICKLE_WEIGHT_FILES):
             raise UsageError(
-                f"{folder} has only pickle weights (pytorch_model.bin); safetensors are needed",
+                f"{label} has only pickle weights (pytorch_model.bin); safetensors are needed",
                 hint="re-save it with model.save_pretrained(folder) (safetensors is the default)",
             )
-        raise UsageError(f"{folder} has no model weights (model.safetensors)", hint=HINT)
+        raise UsageError(f"{label} has no model weights (model.safetensors)", hint=HINT)
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise UsageError(f"{folder} has no tokenizer files (tokenizer.json)", hint=HINT)
+        raise UsageError(f"{label} has no tokenizer files (tokenizer.json)", hint=HINT)
     return ModelFolder(folder, model_type, architectures, config)
 
 
@@ -109,7 +115,8 @@ def is_model_archive(path: Path) -> bool:
 
 def extract_model_archive(archive: str | Path, cache_root: str | Path) -> Path:
     """Extract a model.tar.gz once into `cache_root/<sha256 of the archive>` and return the folder
-    holding its config.json (the archive root, as SageMaker tarballs have it)."""
+    holding its config.json (the archive root, as SageMaker tarballs have it), checked with
+    check_model_folder so a bad archive is reported by its own name."""
     import hashlib
 
     source = Path(archive).expanduser()
@@ -123,10 +130,9 @@ def extract_model_archive(archive: str | Path, cache_root: str | Path) -> Path:
     target = Path(cache_root).expanduser() / digest.hexdigest()
     if not target.is_dir():
         safe_extract(source, target)
-    if (target / "config.json").is_file():
-        return target
     inner = [path for path in target.iterdir() if (path / "config.json").is_file()]
-    return inner[0] if len(inner) == 1 else target
+    folder = inner[0] if len(inner) == 1 and not (target / "config.json").is_file() else target
+    return check_model_folder(folder, label=f"{source} (extracted)").path
 
 
 def safe_extract(archive: str | Path, target: str | Path) -> Path:

@@ -113,6 +113,16 @@ def test_hostile_archives_are_refused(
     assert not cache.exists() or not any(p for p in cache.iterdir() if not p.name.startswith("."))
 
 
+def test_an_archive_without_weights_is_named_as_given_not_as_the_cache_folder(
+    tmp_path: Path, isolated_user_dirs: Path
+) -> None:
+    archive = _archive_with(tmp_path, tarfile.TarInfo("tokenizer.json"), b"{}")
+    with pytest.raises(UsageError, match="no model weights") as raised:
+        LocalBackend("weightless", model=str(archive)).ask("who?")
+    assert raised.value.message.startswith(f"{archive} (extracted) has")
+    assert "cache" not in raised.value.message
+
+
 def test_not_a_seq2seq_model_is_a_clear_usage_error(tmp_path: Path) -> None:
     gpt = tmp_path / "gpt"
     gpt.mkdir()
