@@ -41,6 +41,7 @@ from qa_console.ops import archive_layout as layout
 from qa_console.ops.errors import OperationError, UsageError
 from qa_console.ops.events import ProgressCallback, ProgressEvent, ignore_progress
 from qa_console.ops.gzip_parallel import ParallelGzipWriter
+from qa_console.ops.train import RECORD_FILE
 
 MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z: any fixed value works; 0 upsets some tools
 FILE_MODE = 0o644
@@ -50,7 +51,6 @@ WEIGHTS_LEVEL = 1  # with Huffman-only coding the level hardly matters; 1 is the
 COPY_BUFFER = 1024 * 1024
 PROGRESS_STEP = 8 * 1024 * 1024
 MANIFEST_FORMAT = 1
-RECORD_FILE = "training_record.json"
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def plan(model_dir: str | Path) -> Plan:
             result.skipped.append((name, "pickle format (never shipped)"))
             if name.startswith("pytorch_model"):
                 result.pickle_weights.append(name)
-        elif name in (layout.MANIFEST,) or not name.endswith(layout.SHIPPED_SUFFIXES):
+        elif name == layout.MANIFEST or not name.endswith(layout.SHIPPED_SUFFIXES):
             result.skipped.append((name, "not a model, config or tokenizer file"))
         else:
             result.sources[name] = entry
