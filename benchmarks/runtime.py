@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+# The runtime tests' helpers: a model.tar.gz around a handler, a free loopback port.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures_runtime import free_port, handler_archive
 
 REPO = Path(__file__).resolve().parent.parent
 ECHO_HANDLER = """
@@ -73,19 +76,6 @@ def build_archive(folder: Path) -> Path:
     texts = [text for example in dataset.train for text in (example.question, example.answer)]
     model_dir = save_tiny_model(folder / "model", texts)
     return Path(build(model_dir, folder / "model.tar.gz").archive)
-
-
-def echo_archive(folder: Path) -> Path:
-    import io
-    import tarfile
-
-    archive = folder / "echo.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, data in (("config.json", b"{}"), ("code/inference.py", ECHO_HANDLER.encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return archive
 
 
 def deploy(
@@ -137,12 +127,6 @@ def warm(runtime: Any, name: str, body: bytes, timeout_s: float = 120) -> None:
             time.sleep(0.5)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(ports_file: Path, work_dir: Path) -> int:
     """Child mode: moto + the runtime on loopback until the parent closes our stdin."""
     import uvicorn
@@ -150,7 +134,7 @@ def serve(ports_file: Path, work_dir: Path) -> int:
 
     from qa_console.ops.localaws.runtime import create_runtime_app
 
-    moto_port, runtime_port = _free_port(), _free_port()
+    moto_port, runtime_port = free_port(), free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     moto_url = f"http://127.0.0.1:{moto_port}"
@@ -342,7 +326,7 @@ def main() -> int:
                 config=Config(retries={"mode": "standard"}, max_pool_connections=16),
             )
             deploy(session, "bench-t5", archive, args.instances, args.workers)
-            deploy(session, "bench-echo", echo_archive(folder))
+            deploy(session, "bench-echo", handler_archive(folder, ECHO_HANDLER, name="echo"))
             warm(runtime, "bench-t5", body)
             warm(runtime, "bench-echo", body)
             for _ in range(10):
