@@ -32,7 +32,18 @@ def session(target: str = LOCAL_TARGET, region: str = "us-east-1") -> Any:
         ensure_running()
         return boto3.Session(region_name=region)
     _withdraw_local_endpoints()
-    return boto3.Session(profile_name=target, region_name=region)
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session(profile_name=target, region_name=region)
+    except ProfileNotFound:
+        from qa_console.ops.errors import ConfigError
+
+        raise ConfigError(
+            f"AWS profile {target!r} does not exist",
+            hint="use --target local for the embedded local AWS, or a profile from "
+            "~/.aws/config (aws configure --profile NAME)",
+        ) from None
 
 
 def _withdraw_local_endpoints() -> None:

@@ -43,3 +43,24 @@ def test_real_profile_session_withdraws_local_endpoints(
     finally:
         for name in exported:
             os.environ.pop(name, None)
+
+
+def test_an_unknown_profile_is_a_one_line_error_not_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"")
+    env = {
+        **os.environ,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "QA_CONSOLE_EXECUTION_ROLE": "arn:aws:iam::123456789012:role/r",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "qa_console", "--target", "no-such-profile", "train", "--on",
+         "sagemaker", "--base-model", "tiny", "--output", str(tmp_path / "m")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "error: AWS profile 'no-such-profile' does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
