@@ -310,7 +310,11 @@ def _check_manifest(report: CheckReport, contents: _Contents) -> None:
     report.manifest = manifest
     for name, entry in sorted(listed.items()):
         if name not in contents.sizes:
-            report.error("manifest-mismatch", f"{name} is in manifest.json but not in the archive")
+            report.error(
+                "manifest-mismatch",
+                f"{name} is in manifest.json but not in the archive (removed after packaging?)",
+                REBUILD_HINT,
+            )
             continue
         entry = entry if isinstance(entry, dict) else {}
         if entry.get("size") != contents.sizes[name]:

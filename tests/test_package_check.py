@@ -182,6 +182,11 @@ BAD_ARCHIVES: dict[str, tuple[Craft, str, str]] = {
         "manifest-mismatch",
         "qa-console package",
     ),
+    "file removed after packaging": (
+        lambda e: drop(e, "generation_config.json"),
+        "manifest-mismatch",
+        "qa-console package",
+    ),
     "file added after packaging": (
         lambda e: [*e, file_entry("extra.json", b"{}")],
         "manifest-mismatch",
