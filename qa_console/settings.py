@@ -151,3 +151,42 @@ def _line_of_key(text: str, key: str) -> int:
 def _line_from_message(message: str) -> int:
     match = re.search(r"line (\d+)", message)
     return int(match.group(1)) if match else 1
+
+
+def write_setting(key: str, value: str, path: Path | None = None) -> Path:
+    """Set `key = "value"` in the config file (created if missing), keeping every other line and
+    comment as it is. The result is read back before it replaces the file, so a bad write never
+    leaves a file that the next command cannot parse. Returns the file written."""
+    import json
+    import os
+    import tempfile
+
+    if key not in FIELDS:
+        raise ConfigError(f"unknown setting {key!r}", hint=f"known keys: {', '.join(FIELDS)}")
+    if not value.strip():
+        raise ConfigError(f"{key!r} needs a value", hint=f"e.g. qa-console config set {key} ...")
+    path = path or default_config_path()
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if text:
+        _read_config_file(path)  # refuse to edit a file that is already broken
+    # A TOML basic string is a JSON string for every value a setting can hold.
+    line = f"{key} = {json.dumps(value, ensure_ascii=False)}"
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    lines = text.splitlines()
+    for number, existing in enumerate(lines):
+        if pattern.match(existing):
+            lines[number] = line
+            break
+    else:
+        lines.append(line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+    try:
+        _read_config_file(Path(staging))
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    return path

@@ -1,4 +1,4 @@
-"""`qa-console config show`: the effective settings and where each value came from."""
+"""`qa-console config show|set`: the effective settings, where each came from, and changing one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from qa_console.cli.context import state
 
-config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
+config_app = typer.Typer(help="Show or change the settings.", no_args_is_help=True)
 
 
 @config_app.command("show")
@@ -33,6 +33,21 @@ def show(
     for entry in settings.entries():
         table.add_row(entry.key, "-" if entry.value is None else entry.value, entry.source)
     output.print_rich(table)
+
+
+@config_app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Setting to change, e.g. bucket or execution_role.")],
+    value: Annotated[str, typer.Argument(help="Its new value.")],
+) -> None:
+    """Write KEY = VALUE into the settings file (--config, QA_CONSOLE_CONFIG, or the user's)."""
+    from qa_console.cli import output
+    from qa_console.settings import write_setting
+
+    cli_state = state(ctx)
+    path = write_setting(key, value, cli_state.settings().config_file)
+    output.info(f"{key} = {value!r} written to {path}")
 
 
 def register(app: typer.Typer) -> None:
