@@ -56,7 +56,6 @@ SPLIT_ALIASES = {
 DEFAULT_MAX_INPUT_CHARS = 2000  # ~512 T5 tokens of English: longer inputs would be truncated
 DEFAULT_MAX_ANSWER_CHARS = 300
 EXAMPLES_PER_REASON = 3
-HUB_PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -417,7 +416,7 @@ def _require_hub(dataset_id: str) -> None:
             f"cannot load {dataset_id!r}: the Hugging Face hub is switched off ({variable})",
             hint=hint,
         )
-    if not hub.reachable(hub.endpoint(), HUB_PROBE_TIMEOUT_S):
+    if not hub.reachable(hub.endpoint()):
         raise OperationError(
             f"cannot load {dataset_id!r}: the Hugging Face hub ({hub.endpoint()}) is unreachable",
             hint=hint,

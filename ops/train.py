@@ -47,7 +47,6 @@ CHECKPOINT_DIR = "checkpoints"
 RUN_FILE = "run.json"
 RECORD_FILE = "training_record.json"
 LOSS_CURVE_FILE = "loss_curve.png"
-HUB_PROBE_TIMEOUT_S = 3.0
 OFFLINE_HINT = "use --base-model tiny (offline, built from the data) or a local model folder"
 
 # Defaults per kind of base model. The tiny T5 starts from random weights and must learn the
@@ -498,13 +497,14 @@ def _load_from_hub(model_id: str) -> tuple[Any, Any]:
         pass  # not in the local cache
     from qa_console.ops import hub
 
-    if hub.switched_off("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    variable = hub.switched_off("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    if variable:
         raise UsageError(
             f"{model_id} is not in the local Hugging Face cache and the hub is switched off "
-            "(HF_HUB_OFFLINE)",
+            f"({variable})",
             hint=OFFLINE_HINT,
         )
-    if not hub.reachable(hub.endpoint(), HUB_PROBE_TIMEOUT_S):
+    if not hub.reachable(hub.endpoint()):
         raise UsageError(
             f"cannot download {model_id}: the Hugging Face hub ({hub.endpoint()}) is unreachable",
             hint=OFFLINE_HINT,

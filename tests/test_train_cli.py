@@ -79,6 +79,7 @@ def test_hub_model_offline_fails_fast_with_a_hint(tmp_path: Path) -> None:
     out = run("train", "--output", str(tmp_path / "m"), env={**empty_cache, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 2
     assert "google/flan-t5-base" in out.stderr and "--base-model tiny" in out.stderr
+    assert "switched off (HF_HUB_OFFLINE)" in out.stderr
 
     # Not switched off, but nothing answers: the probe gives up at once instead of hanging.
     with socket.socket() as sock:
