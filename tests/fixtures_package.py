@@ -8,9 +8,14 @@ just whatever a random model emits (a random T5 emits only padding, i.e. an empt
 
 from __future__ import annotations
 
+import copy
+import gzip
+import hashlib
+import io
 import json
 import os
 import socket
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,3 +220,54 @@ def moto_s3(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     boto3.DEFAULT_SESSION = None
     return MotoS3(endpoint=moto_server)
+
+
+# --- crafting archives entry by entry (the check and handler tests make bad ones) ---------------
+
+Entry = tuple[tarfile.TarInfo, bytes | None]
+
+
+def read_entries(archive: Path) -> list[Entry]:
+    entries: list[Entry] = []
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member) if member.isfile() else None
+            entries.append((copy.copy(member), handle.read() if handle else None))
+    return entries
+
+
+def file_entry(name: str, data: bytes) -> Entry:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    return info, data
+
+
+def restamp_manifest(entries: list[Entry]) -> list[Entry]:
+    """Recompute manifest.json for the regular files, so only the intended defect shows."""
+    files = {
+        info.name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        for info, data in entries
+        if info.isfile() and data is not None and info.name != "manifest.json"
+    }
+    manifest = json.dumps({"format": 1, "files": files}).encode()
+    kept = [(info, data) for info, data in entries if info.name != "manifest.json"]
+    return [*kept, file_entry("manifest.json", manifest)]
+
+
+def write_archive(path: Path, entries: list[Entry], *, compress: bool = True) -> Path:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    raw = buffer.getvalue()
+    path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
+    return path
+
+
+def replace(entries: list[Entry], name: str, data: bytes) -> list[Entry]:
+    return [file_entry(name, data) if info.name == name else (info, d) for info, d in entries]
+
+
+def with_handler(entries: list[Entry], source: str) -> list[Entry]:
+    return restamp_manifest(replace(entries, "code/inference.py", source.encode()))

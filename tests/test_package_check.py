@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import hashlib
-import io
 import json
 import os
 import tarfile
@@ -15,31 +13,21 @@ from pathlib import Path
 
 import pytest
 from fixtures_foundation import run_cli
+from fixtures_package import (
+    Entry,
+    file_entry,
+    read_entries,
+    replace,
+    restamp_manifest,
+    with_handler,
+    write_archive,
+)
 
 from qa_console.ops.errors import UsageError
 from qa_console.ops.safe_tar import UnsafeArchiveError, safe_extract
 from qa_console.ops.tarball_check import CheckReport, check_sizes, check_tarball
 
-Entry = tuple[tarfile.TarInfo, bytes | None]
-
-
-# --- crafting archives -----------------------------------------------------------------------
-
-
-def read_entries(archive: Path) -> list[Entry]:
-    entries: list[Entry] = []
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar.getmembers():
-            handle = tar.extractfile(member) if member.isfile() else None
-            entries.append((copy.copy(member), handle.read() if handle else None))
-    return entries
-
-
-def file_entry(name: str, data: bytes) -> Entry:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    return info, data
+# --- crafting archives (the shared helpers live in fixtures_package) ----------------------------
 
 
 def special_entry(name: str, kind: bytes, linkname: str = "") -> Entry:
@@ -49,38 +37,8 @@ def special_entry(name: str, kind: bytes, linkname: str = "") -> Entry:
     return info, None
 
 
-def restamp_manifest(entries: list[Entry]) -> list[Entry]:
-    """Recompute manifest.json for the regular files, so only the intended defect shows."""
-    files = {
-        info.name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-        for info, data in entries
-        if info.isfile() and data is not None and info.name != "manifest.json"
-    }
-    manifest = json.dumps({"format": 1, "files": files}).encode()
-    kept = [(info, data) for info, data in entries if info.name != "manifest.json"]
-    return [*kept, file_entry("manifest.json", manifest)]
-
-
-def write_archive(path: Path, entries: list[Entry], *, compress: bool = True) -> Path:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in entries:
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    raw = buffer.getvalue()
-    path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
-    return path
-
-
-def replace(entries: list[Entry], name: str, data: bytes) -> list[Entry]:
-    return [file_entry(name, data) if info.name == name else (info, d) for info, d in entries]
-
-
 def drop(entries: list[Entry], *names: str) -> list[Entry]:
     return [(info, data) for info, data in entries if info.name not in names]
-
-
-def with_handler(entries: list[Entry], source: str) -> list[Entry]:
-    return restamp_manifest(replace(entries, "code/inference.py", source.encode()))
 
 
 def flip_a_byte(data: bytes) -> bytes:

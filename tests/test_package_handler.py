@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fixtures_foundation import run_cli
-from fixtures_package import FACTS
+from fixtures_package import FACTS, read_entries, with_handler, write_archive
 
 from qa_console.inference import inference as handler
 from qa_console.ops.errors import OperationError, TimeoutError_
@@ -236,8 +236,6 @@ def test_smoke_cli_prints_the_answer(tiny_archive: Path) -> None:
 
 def _archive_with_handler(tmp_path: Path, tiny_archive: Path, source: str) -> Path:
     """The tiny archive with another handler (manifest restamped, so only the handler differs)."""
-    from test_package_check import read_entries, with_handler, write_archive
-
     entries = with_handler(read_entries(tiny_archive), textwrap.dedent(source))
     return write_archive(tmp_path / "model.tar.gz", entries)
 
