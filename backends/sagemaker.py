@@ -88,18 +88,9 @@ class SageMakerBackend(Backend):
         return str(self.settings["endpoint"])
 
     def _setting(self, key: str, fallback: str) -> str:
-        """An option, else the user's qa-console setting of the same name, else the fallback."""
-        value = self.settings.get(key)
-        if value:
-            return str(value)
-        try:
-            from qa_console.settings import load_settings
+        """An option (plugins.toml, else the settings the registry filled in), else the fallback."""
+        return str(self.settings.get(key) or fallback)
 
-            return str(load_settings().get(key) or fallback)
-        except QAConsoleError:
-            return fallback
-
-    # Read once: the clients are built once too, and errors must name where they went.
     @cached_property
     def target(self) -> str:
         return self._setting("target", "local")

@@ -375,9 +375,14 @@ def kind_problem(spec: InstanceSpec, known: Mapping[str, KindSpec] | None = None
     return None
 
 
-def build(spec: InstanceSpec) -> Backend:
+def build(spec: InstanceSpec, defaults: Mapping[str, Any] | None = None) -> Backend:
     """Import the instance's kind and construct it. An unknown kind or a bad option is a
-    ConfigError naming the plugins file and line; a kind that fails to import, PluginLoadError."""
+    ConfigError naming the plugins file and line; a kind that fails to import, PluginLoadError.
+
+    defaults: the effective settings (e.g. target, region). An option the kind declares under
+    the same name and the instance leaves unset takes its value from there, so `--target` and
+    `--region` reach a backend without backends reading the settings themselves.
+    """
     problem = kind_problem(spec)
     if problem is not None:
         raise ConfigError(
@@ -386,14 +391,21 @@ def build(spec: InstanceSpec) -> Backend:
             f"{ENTRY_POINT_GROUP!r} entry-point group)",
         )
     cls = load_kind(spec.kind)
+    options = dict(spec.options)
+    for option in cls.options:
+        value = (defaults or {}).get(option.name)
+        if option.name not in options and value is not None:
+            options[option.name] = value
     try:
-        return cls(spec.name, **dict(spec.options))
+        return cls(spec.name, **options)
     except ConfigError as error:
         raise ConfigError(
             f"{spec.where}: backend {spec.name!r}: {error.message}", hint=error.hint
         ) from None
 
 
-def load(name: str, files: Iterable[Path] | None = None) -> Backend:
+def load(
+    name: str, files: Iterable[Path] | None = None, defaults: Mapping[str, Any] | None = None
+) -> Backend:
     """The instance called `name`, built from the merged plugins files. Imports only its kind."""
-    return build(get_instance(name, files))
+    return build(get_instance(name, files), defaults)

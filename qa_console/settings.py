@@ -57,6 +57,10 @@ class Settings:
     def get(self, key: str) -> str | None:
         return self._entries[key].value
 
+    def values(self) -> dict[str, str | None]:
+        """key -> effective value; what the registry fills unset backend options from."""
+        return {key: entry.value for key, entry in self._entries.items()}
+
     def entries(self) -> list[Setting]:
         return [self._entries[key] for key in FIELDS]
 

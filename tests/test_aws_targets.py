@@ -64,3 +64,28 @@ def test_an_unknown_profile_is_a_one_line_error_not_a_traceback(tmp_path: Path) 
     assert out.returncode == 2, out.stderr
     assert "error: AWS profile 'no-such-profile' does not exist" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_target_flag_reaches_a_sagemaker_backend_that_names_no_target(
+    tmp_path: Path,
+) -> None:
+    """plugins.toml leaves target/region to the settings: `--target` must decide where the
+    backend's clients go (here, an unknown profile instead of the default local AWS)."""
+    import subprocess
+    import sys
+
+    plugins = tmp_path / "plugins.toml"
+    plugins.write_text('[backends.sm]\nkind = "sagemaker"\nendpoint = "biography-bot"\n')
+    env = {
+        **os.environ,
+        "QA_CONSOLE_PLUGINS": str(plugins),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "qa_console", "--target", "no-such-profile", "ask", "--backend",
+         "sm", "Who?"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "AWS profile 'no-such-profile' does not exist" in out.stderr
+    assert "Traceback" not in out.stderr

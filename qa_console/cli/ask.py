@@ -57,8 +57,9 @@ def ask(
     text = check_question(sys.stdin.read() if question == "-" else question)
     parameters = parse_params(params or [])
     instances = registry.read_instances()
-    name = backend or state(ctx).settings().backend or registry.first_instance(instances)
-    instance = registry.build(registry.pick(instances, name))
+    settings = state(ctx).settings()
+    name = backend or settings.backend or registry.first_instance(instances)
+    instance = registry.build(registry.pick(instances, name), settings.values())
 
     if stream and not as_json:
         watch = Stopwatch()

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from qa_console.cli.context import state
+
 backends_app = typer.Typer(
     help="List backend instances and kinds; check they answer.", no_args_is_help=True
 )
@@ -100,6 +102,7 @@ def _kind_row(key: str, kind: Any, load: bool) -> dict[str, Any]:
 
 @backends_app.command("check")
 def check(
+    ctx: typer.Context,
     names: Annotated[
         list[str] | None, typer.Argument(help="Instances to check (default: all).")
     ] = None,
@@ -114,13 +117,14 @@ def check(
     from qa_console.cli import output
 
     instances = registry.read_instances()
+    defaults = state(ctx).settings().values()
     if names:
         instances = {name: registry.pick(instances, name) for name in names}
     results: list[dict[str, Any]] = []
     for spec in instances.values():
         watch = Stopwatch()
         try:
-            health = registry.build(spec).health()
+            health = registry.build(spec, defaults).health()
             ok, detail, latency = health.ok, health.detail, health.latency_ms
         except Exception as exc:  # a broken plugin is one unhealthy row, not a crash
             ok, detail, latency = (

@@ -28,11 +28,11 @@ def tui(
 
     if backend is not None:
         registry.get_instance(backend)  # an unknown name fails here, with the known names
-    preferred = backend or state(ctx).settings().backend
+    settings = state(ctx).settings()
 
     from qa_console.tui.app import QAConsoleApp
 
-    QAConsoleApp(backend=preferred).run()
+    QAConsoleApp(backend=backend or settings.backend, settings=settings.values()).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ Every error a user can cause (QAConsoleError) becomes a one-line notification wi
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,11 +46,18 @@ def one_line(message: str, hint: str | None) -> str:
 class QAConsoleApp(App[None]):
     TITLE = "qa-console"
 
-    def __init__(self, backend: str | None = None, export_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        backend: str | None = None,
+        export_dir: Path | None = None,
+        settings: Mapping[str, str | None] | None = None,
+    ) -> None:
         """backend: the instance to select first (--backend, else settings.backend); the first
-        declared one when None or unknown. export_dir: where exports go (default: the cwd)."""
+        declared one when None or unknown. export_dir: where exports go (default: the cwd).
+        settings: effective settings that fill the backends' unset options (target, region)."""
         super().__init__()
         self.preferred_backend = backend
+        self.backend_defaults = dict(settings or {})
         self.export_dir = export_dir
         self.exchanges: list[Exchange] = []
         self.backend_names: list[str] = []
@@ -116,7 +123,7 @@ class QAConsoleApp(App[None]):
         """The built instance, cached: a local model is loaded once per session, not per answer."""
         with self._backends_lock:
             if name not in self._backends:
-                self._backends[name] = registry.load(name)
+                self._backends[name] = registry.load(name, defaults=self.backend_defaults)
             return self._backends[name]
 
     @work(thread=True, exclusive=True, group=ANSWER_GROUP)
