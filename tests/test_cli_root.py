@@ -27,3 +27,15 @@ def test_bare_command_without_a_terminal_prints_help_and_starts_no_ui() -> None:
     assert out.stdout.startswith("Usage: qa-console")
     assert "ask" in out.stdout and "tui" in out.stdout
     assert "textual imported: False" in out.stderr
+
+
+def test_a_command_that_fails_before_any_progress_prints_only_its_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "qa_console", "package", "/no/such/model"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: /no/such/model"), repr(out.stderr)

@@ -45,7 +45,6 @@ class RichProgress:
                 console=Console(stderr=True),
                 transient=self.transient,
             )
-            self._progress.start()
         return self
 
     def __exit__(
@@ -54,12 +53,16 @@ class RichProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._tasks:  # Rich prints a newline even if unused
             self._progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
         if self._progress is None:
             return
+        if not self._tasks:
+            # Started on the first event, not on entry: a command that fails before any
+            # progress (a bad path, say) prints its error line and nothing else.
+            self._progress.start()
         task_id = self._tasks.get(event.task)
         if task_id is None:
             task_id = self._progress.add_task(
