@@ -92,20 +92,14 @@ class LocalBackend(Backend):
         with self._lock:
             if self._model is None:
                 folder = self.model_folder()
-                from qa_console.ops.model_files import quiet_transformers
-
-                quiet_transformers()
-                from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+                from qa_console.ops.evaluate import load_model
 
                 try:
-                    tokenizer = AutoTokenizer.from_pretrained(folder)
-                    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
-                except (OSError, ValueError, KeyError) as error:
+                    model, tokenizer = load_model(folder)
+                except UsageError as error:
                     raise UsageError(
-                        f"backend {self.name!r}: cannot load the model in {folder}: {error}",
-                        hint="check that the folder holds a complete seq2seq model",
+                        f"backend {self.name!r}: {error.message}", hint=error.hint
                     ) from None
-                model.eval()
                 from qa_console.ops.model_files import threads_for
 
                 self._threads = threads_for(sum(p.numel() for p in model.parameters()))

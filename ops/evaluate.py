@@ -207,15 +207,23 @@ def predictions_file(
 
 
 def load_model(model_dir: str | Path) -> tuple[Any, Any]:
-    """(model, tokenizer) from a checked seq2seq model folder, on CPU, in eval mode."""
-    from qa_console.ops.model_files import check_model_folder, quiet_transformers
+    """(model, tokenizer) from a checked seq2seq model folder, on CPU, in eval mode.
+
+    check_model_folder looks at file names only; a file that is there but damaged (an empty
+    model.safetensors, a tokenizer.json from elsewhere) fails inside transformers with whatever
+    error its parser raises, so any failure here is reported as one line naming the folder."""
+    from qa_console.ops.model_files import HINT, check_model_folder, quiet_transformers
 
     folder = check_model_folder(model_dir).path
     quiet_transformers()
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    except Exception as error:  # tokenizers, safetensors and transformers raise many types
+        detail = f"{type(error).__name__}: {error}"
+        raise UsageError(f"cannot load the model in {folder}: {detail}", hint=HINT) from None
     model.eval()
     return model, tokenizer
 

@@ -515,7 +515,7 @@ def download_model(
             raise _aws_error(error, f"cannot download {artifact_uri}") from None
         progress(ProgressEvent("download", "model.tar.gz", size, size, "bytes", done=True))
         extracted = safe_extract(archive, Path(work) / "model")
-        check_model_folder(extracted)
+        check_model_folder(extracted, label=f"{artifact_uri} (extracted)")
         if output_dir.exists():
             shutil.rmtree(output_dir)
         shutil.move(str(extracted), str(output_dir))

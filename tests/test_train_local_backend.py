@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -121,6 +122,16 @@ def test_an_archive_without_weights_is_named_as_given_not_as_the_cache_folder(
         LocalBackend("weightless", model=str(archive)).ask("who?")
     assert raised.value.message.startswith(f"{archive} (extracted) has")
     assert "cache" not in raised.value.message
+
+
+def test_a_damaged_weights_file_is_a_usage_error_not_a_traceback(
+    trained_tiny_model: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(trained_tiny_model, damaged)
+    (damaged / "model.safetensors").write_bytes(b"")
+    with pytest.raises(UsageError, match=r"^backend 'damaged': cannot load the model in .*damaged"):
+        LocalBackend("damaged", model=str(damaged)).ask("who?")
 
 
 def test_not_a_seq2seq_model_is_a_clear_usage_error(tmp_path: Path) -> None:
