@@ -250,6 +250,8 @@ def evaluate(
 
     if split not in SPLITS:
         raise UsageError(f"unknown split {split!r}", hint=f"use one of: {', '.join(SPLITS)}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     folder = Path(model_dir).expanduser()
     model, tokenizer = load_model(folder)
     if dataset is None:

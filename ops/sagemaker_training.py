@@ -524,7 +524,9 @@ def download_model(
 
 def _scratch_dir(output_dir: Path) -> Path:
     """A temp folder beside the output, so the final move is a rename on the same disk."""
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    from qa_console.ops.train import make_output_dir
+
+    make_output_dir(output_dir.parent)
     return output_dir.parent
 
 

@@ -711,7 +711,17 @@ def _prepare_output(output_dir: Path, checkpoint_dir: Path) -> None:
     """Make `output_dir` ready for a fresh run (old checkpoints go)."""
     check_output_dir(output_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(output_dir)
+
+
+def make_output_dir(output_dir: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be (read-only, under a file)."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"cannot create {output_dir}: {error.strerror or error}", hint="pick another --output"
+        ) from None
 
 
 # --- saving ------------------------------------------------------------------------------------
@@ -900,6 +910,7 @@ __all__ = [
     "last_checkpoint",
     "load_base_model",
     "load_training_data",
+    "make_output_dir",
     "resolve_config",
     "train",
     "write_loss_curve",

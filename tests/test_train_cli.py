@@ -119,6 +119,35 @@ def test_eval_of_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
     assert out.returncode == 2 and "no config.json" in out.stderr
 
 
+def test_bad_model_and_output_inputs_are_one_line_errors(
+    trained_tiny_model: Path, tiny_slice: Path, tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "model.tar.gz"
+    corrupt.write_bytes(b"\x1f\x8b not really gzip")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for path in trained_tiny_model.iterdir():
+        if path.is_file():
+            (damaged / path.name).write_bytes(path.read_bytes())
+    (damaged / "model.safetensors").write_bytes(b"")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        (("eval", str(corrupt)), "not a readable tar archive"),
+        (("eval", str(damaged)), "cannot load the model in"),
+        (("eval", str(trained_tiny_model), "--batch-size", "0"), "--batch-size must be at least 1"),
+        (
+            ("train", "--base-model", "tiny", "--data", str(tiny_slice), "--max-steps", "1",
+             "--output", str(a_file / "model")),
+            f"cannot create {a_file / 'model'}",
+        ),
+    ]  # fmt: skip
+    for argv, message in cases:
+        out = run(*argv)
+        assert out.returncode == 2 and message in out.stderr, (argv, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr
+
+
 def test_ask_answers_from_the_trained_model(
     trained_tiny_model: Path, slice_questions: list[tuple[str, str]], tmp_path: Path
 ) -> None:
