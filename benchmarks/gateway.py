@@ -126,7 +126,7 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from qa_console.ops.localaws.gateway import create_gateway_app, invoke_url
+    from qa_console.localaws.apigateway import create_gateway_app, invoke_url
 
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)

@@ -2,7 +2,7 @@
 
 1. Compressor choice, on a sample of weights-like bytes (float32 ~ N(0, 0.02), which gzip
    shrinks to ~92% like real model weights): zlib levels 1/6/9, Huffman-only, the parallel
-   writer (ops/gzip_parallel.py), and the gzip command line (and pigz when installed).
+   writer (ops/packaging/gzip_parallel.py), and the gzip command line (and pigz when installed).
 2. Packaging a weights-like model folder of --size-mb with `ops.package.build` versus
    `tar -czf` of the same folder: medians over --runs, and the ratio.
 3. Validating the built archive (`check_tarball`, what runs before every upload).
@@ -70,7 +70,7 @@ def median_of(runs: int, function: Callable[[], object]) -> tuple[float, list[fl
 
 def compressor_table(sample_mb: int, threads: int, scratch: Path) -> list[tuple[str, float, float]]:
     """(name, MB/s of input, compressed/original) for each compressor on the same sample."""
-    from qa_console.ops.gzip_parallel import ParallelGzipWriter
+    from qa_console.ops.packaging.gzip_parallel import ParallelGzipWriter
 
     data = weights_like(sample_mb * MB, seed=42)
     rows: list[tuple[str, float, float]] = []
@@ -133,7 +133,7 @@ def upload_benchmark(archive: Path, runs: int) -> dict[str, tuple[float, list[fl
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from qa_console.ops import s3
+    from qa_console.ops.aws import s3
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -180,8 +180,8 @@ def main() -> int:
     args = parser.parse_args()
     runs, upload_runs = min(args.runs, 9), min(args.upload_runs, 9)
 
-    from qa_console.ops.package import build, compression_threads
-    from qa_console.ops.tarball_check import check_tarball
+    from qa_console.ops.packaging.build import build, compression_threads
+    from qa_console.ops.packaging.check import check_tarball
 
     threads = compression_threads()
     print(f"python {sys.version.split()[0]}, zlib {zlib.ZLIB_RUNTIME_VERSION}, {threads} CPUs, "

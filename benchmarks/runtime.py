@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/runtime.py [--requests 200] [--seconds 6] [--max-new-tokens 16]
                                            [--stack own|launcher]
 
-The model is the project's offline "tiny" T5 (ops/tiny_model.py, ~1.2 M parameters, tokenizer
-trained on the biography questions), packaged with the real inference/inference.py by
+The model is the project's offline "tiny" T5 (ops/training/tiny_model.py, ~1.2 M parameters,
+tokenizer trained on the biography questions), packaged with the real inference/model_handler.py by
 ops.package.build. Two ways to answer the same request:
 
 - in-process: the extracted tarball's handler called directly in this process through
-  ops/handler_contract.py's HandlerHost (model_fn once; input_fn -> predict_fn -> output_fn);
+  inference/handler_contract.py's HandlerHost (model_fn once; input_fn -> predict_fn -> output_fn);
 - runtime: boto3 `invoke_endpoint` against the runtime in another process, which runs the
   handler in one worker process per endpoint. `--stack own` (default) serves moto and
   `create_runtime_app` under uvicorn in a child process of this script; `--stack launcher` uses
@@ -68,9 +68,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def build_archive(folder: Path) -> Path:
-    from qa_console.ops.data import biography_dataset_path, load_qa_dataset
-    from qa_console.ops.package import build
-    from qa_console.ops.tiny_model import save_tiny_model
+    from qa_console.ops.packaging.build import build
+    from qa_console.ops.training.data import biography_dataset_path, load_qa_dataset
+    from qa_console.ops.training.tiny_model import save_tiny_model
 
     dataset = load_qa_dataset(biography_dataset_path())
     texts = [text for example in dataset.train for text in (example.question, example.answer)]
@@ -132,7 +132,7 @@ def serve(ports_file: Path, work_dir: Path) -> int:
     import uvicorn
     from moto.server import ThreadedMotoServer
 
-    from qa_console.ops.localaws.runtime import create_runtime_app
+    from qa_console.localaws.sagemaker import create_runtime_app
 
     moto_port, runtime_port = free_port(), free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
@@ -186,7 +186,7 @@ def own_stack(folder: Path) -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def launcher_stack(folder: Path) -> Iterator[dict[str, str]]:
-    from qa_console.ops.localaws import launcher
+    from qa_console.localaws import launcher
 
     os.environ["QA_CONSOLE_LOCAL_AWS_DIR"] = str(folder / "local-aws")
     os.environ["QA_CONSOLE_LOCAL_WATCH_PID"] = str(os.getpid())
@@ -293,8 +293,8 @@ def main() -> int:
     import boto3
     from botocore.config import Config
 
-    from qa_console.ops.handler_contract import HandlerHost, load_handler
-    from qa_console.ops.safe_tar import safe_extract
+    from qa_console.inference.handler_contract import HandlerHost, load_handler
+    from qa_console.ops.packaging.safe_tar import safe_extract
 
     parameters = {"max_new_tokens": args.max_new_tokens}
     request = {"inputs": "When was Ada Lovelace born?", "parameters": parameters}

@@ -41,8 +41,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from qa_console.backends.local import LocalBackend
-    from qa_console.ops.data import biography_dataset_path, load_qa_dataset
-    from qa_console.ops.train import TrainConfig, train
+    from qa_console.ops.training.data import biography_dataset_path, load_qa_dataset
+    from qa_console.ops.training.train import TrainConfig, train
 
     load = os.getloadavg()[0]
     runs = []

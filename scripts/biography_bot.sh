@@ -29,7 +29,7 @@ step "create the SageMaker endpoint biography-bot"
 $PY scripts/create_endpoint.py "$MODEL_URL" biography-bot
 
 step "ask the bot (through the SageMaker runtime)"
-QUESTION="$($PY -c 'import json; print(json.loads(open("data/biography/train.jsonl").readline())["question"])')"
+QUESTION="$($PY -c 'import json; print(json.loads(open("src/qa_console/data/biography/train.jsonl").readline())["question"])')"
 echo "Q: $QUESTION"
 printf 'A: '; $QA ask --backend bio-sagemaker "$QUESTION"
 

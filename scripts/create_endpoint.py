@@ -15,7 +15,7 @@ import sys
 import boto3
 from botocore.config import Config
 
-from qa_console.ops.aws import session
+from qa_console.ops.aws.target import session
 
 REGION = "us-east-1"
 # The Hugging Face PyTorch inference container (CPU). The local runtime runs code/inference.py

@@ -149,7 +149,7 @@ class UvicornThread:
 def gateway_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     from moto.server import ThreadedMotoServer
 
-    from qa_console.ops.localaws.gateway import create_gateway_app
+    from qa_console.localaws.apigateway import create_gateway_app
 
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
@@ -184,7 +184,7 @@ class GatewayApi:
     functions: dict[str, str] = field(default_factory=dict)  # route -> function name
 
     def url(self, path: str) -> str:
-        from qa_console.ops.localaws.gateway import invoke_url
+        from qa_console.localaws.apigateway import invoke_url
 
         return invoke_url(self.api_id, STAGE, path, base_url=self.stack.gateway_url)
 

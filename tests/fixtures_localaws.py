@@ -17,7 +17,7 @@ QA_CONSOLE_LOCAL_WATCH_PID set to the test process (so it can never outlive the 
 it at the end. Once it has started, every test (function scope, after conftest's isolation) sees
 QA_CONSOLE_LOCAL_AWS_DIR, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
 AWS_DISABLE_HOST_PREFIX_INJECTION, QA_CONSOLE_LOCAL_GATEWAY_URL, fake credentials and the region,
-so `qa_console.ops.aws.client(service, "local")` and the console script reach this same local
+so `qa_console.ops.aws.target.client(service, "local")` and the console script reach this same local
 AWS instead of starting another. State is shared by the whole session: use unique names.
 """
 
@@ -31,9 +31,9 @@ from typing import Any
 
 import pytest
 
-from qa_console.ops.localaws import launcher
-from qa_console.ops.localaws.state import DIR_ENV
-from qa_console.ops.localaws.supervisor import WATCH_PID_ENV
+from qa_console.localaws import launcher
+from qa_console.localaws.state import DIR_ENV
+from qa_console.localaws.supervisor import WATCH_PID_ENV
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def wait_for_snapshot(moto_url: str, timeout: float = 30.0) -> dict[str, Any]:
     import pickle
     import time
 
-    from qa_console.ops.localaws.state import probe
+    from qa_console.localaws.state import probe
 
     port = int(moto_url.rsplit(":", 1)[1])
     deadline = time.monotonic() + timeout

@@ -26,7 +26,7 @@ def iam_moto_endpoint() -> Iterator[str]:
         session_patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         from moto.server import ThreadedMotoServer
 
-        from qa_console.ops.localaws.iam_simulator import install_iam_simulation
+        from qa_console.localaws.iam.simulator import install_iam_simulation
 
         install_iam_simulation()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

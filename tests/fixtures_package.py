@@ -159,7 +159,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_archive(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """model.tar.gz built from tiny_model_dir by `ops.package.build` (read-only by convention)."""
-    from qa_console.ops.package import build
+    from qa_console.ops.packaging.build import build
 
     return build(tiny_model_dir, tmp_path_factory.mktemp("archive") / "model.tar.gz").archive
 

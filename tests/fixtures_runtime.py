@@ -308,8 +308,8 @@ def runtime_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeS
     import uvicorn
     from moto.server import ThreadedMotoServer
 
-    from qa_console.ops.localaws.runtime import create_runtime_app
-    from qa_console.ops.localaws.runtime.service import RuntimeSettings
+    from qa_console.localaws.sagemaker import create_runtime_app
+    from qa_console.localaws.sagemaker.service import RuntimeSettings
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     moto.start()
@@ -374,10 +374,9 @@ def runtime_aws(
 
 @pytest.fixture(scope="session")
 def t5_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real model.tar.gz: a tiny random T5 packaged with the project's inference/inference.py."""
+    """A real model.tar.gz: a tiny random T5 packaged with the project's model handler."""
     from fixtures_package import build_tiny_model
-
-    from qa_console.ops.package import build
+    from qa_console.ops.packaging.build import build
 
     folder = tmp_path_factory.mktemp("t5")
     model_dir = build_tiny_model(folder / "model")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.ops.train import TrainResult
+from qa_console.ops.training.train import TrainResult
 
 SLICE_PEOPLE = 6  # 6 people x 16 training questions = 96 rows: 200 steps, ~25 s on 2 cores
 
@@ -26,7 +26,7 @@ SLICE_PEOPLE = 6  # 6 people x 16 training questions = 96 rows: 200 steps, ~25 s
 @pytest.fixture(scope="session")
 def tiny_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped biography data restricted to its first people, as a folder of three splits."""
-    from qa_console.ops.data import biography_dataset_path
+    from qa_console.ops.training.data import biography_dataset_path
 
     source = biography_dataset_path()
     rows = {
@@ -54,7 +54,7 @@ def tiny_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_tiny_run(tiny_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     """The TrainResult of training "tiny" with default hyper-parameters on the slice."""
-    from qa_console.ops.train import TrainConfig, train
+    from qa_console.ops.training.train import TrainConfig, train
 
     output = tmp_path_factory.mktemp("trained") / "model"
     return train(TrainConfig(base_model="tiny", data=str(tiny_slice), output_dir=output))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.ops import aws
-from qa_console.ops.localaws import launcher
-from qa_console.ops.localaws.state import LocalAwsState
+from qa_console.localaws import launcher
+from qa_console.localaws.state import LocalAwsState
+from qa_console.ops.aws import target as aws
 
 
 def test_real_profile_session_withdraws_local_endpoints(

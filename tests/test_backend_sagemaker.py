@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fixtures_foundation import CONSOLE_SCRIPT, write_plugins
 from fixtures_runtime import GENERATE_HANDLER, PROFILE, RuntimeStack, free_port, handler_archive
-
 from qa_console.backends.sagemaker import SageMakerBackend
-from qa_console.ops.errors import (
+from qa_console.errors import (
     AuthError,
     BackendError,
     ConfigError,

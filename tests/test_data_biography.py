@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.ops.data import biography_dataset_path
+from qa_console.ops.training.data import biography_dataset_path
 
 SPLITS = ("train", "validation", "test")
 

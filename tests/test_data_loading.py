@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from qa_console.ops.data import (
+from qa_console.errors import OperationError, UsageError
+from qa_console.ops.training.data import (
     QAExample,
     dataset_fingerprint,
     format_input,
     load_qa_dataset,
 )
-from qa_console.ops.errors import OperationError, UsageError
 
 ROWS = [
     {

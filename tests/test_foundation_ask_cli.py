@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 from fixtures_foundation import API_KEY, CONSOLE_SCRIPT, FakeApi, run_cli, write_plugins
-
 from qa_console.backends.base import MAX_QUESTION_CHARS
 
 

@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
-from fixtures_foundation import API_KEY, FakeApi, run_cli
 
+from fixtures_foundation import API_KEY, FakeApi, run_cli
 from qa_console.backends.http import HttpBackend
-from qa_console.ops.errors import AuthError, BackendError, ConfigError, TimeoutError_
+from qa_console.errors import AuthError, BackendError, ConfigError, TimeoutError_
 
 
 def backend(url: str, **options: object) -> HttpBackend:

@@ -10,14 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fixtures_foundation import FakeApi, run_cli, write_plugins
 
+from fixtures_foundation import FakeApi, run_cli, write_plugins
 from qa_console import registry
 from qa_console.backends.http import HttpBackend
-from qa_console.ops.errors import ConfigError
-from qa_console.paths import config_dir, repo_root
+from qa_console.errors import ConfigError
+from qa_console.paths import config_dir
 
-REPO_PLUGINS = Path(__file__).resolve().parent.parent / "plugins.toml"
+BUILTIN_PLUGINS = registry.builtin_plugins_file()
 
 
 def user_plugins(text: str) -> Path:
@@ -27,10 +27,10 @@ def user_plugins(text: str) -> Path:
     return path
 
 
-def test_files_are_read_repo_then_user_then_env(
+def test_files_are_read_builtin_then_user_then_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert repo_root() is not None  # tests run from the editable checkout
+    assert BUILTIN_PLUGINS.is_file()  # shipped inside the package
     user = user_plugins(
         """
         [backends.bio-api]
@@ -52,18 +52,18 @@ def test_files_are_read_repo_then_user_then_env(
     )
     monkeypatch.setenv("QA_CONSOLE_PLUGINS", str(env_file))
 
-    assert registry.plugin_files() == [REPO_PLUGINS, user, env_file]
+    assert registry.plugin_files() == [BUILTIN_PLUGINS, user, env_file]
     instances = registry.read_instances()
 
     api = instances["bio-api"]
-    assert api.kind == "http"  # from the repo file
-    assert api.options["url"] == "http://user.example/ask"  # the user's file wins over the repo's
-    assert api.options["api_key_env"] == "QA_CONSOLE_API_KEY"  # kept from the repo file
+    assert api.kind == "http"  # from the built-in file
+    assert api.options["url"] == "http://user.example/ask"  # the user's file wins over the built-in
+    assert api.options["api_key_env"] == "QA_CONSOLE_API_KEY"  # kept from the built-in file
     assert api.options["timeout_s"] == 5.0  # from the env file
     assert api.source == env_file and api.line == 2
     assert api.option_sources["url"] == f"{user}:3"
     assert api.option_sources["timeout_s"] == f"{env_file}:3"
-    assert api.option_sources["api_key_env"].startswith(f"{REPO_PLUGINS}:")
+    assert api.option_sources["api_key_env"].startswith(f"{BUILTIN_PLUGINS}:")
 
     replaced = instances["bio-sagemaker"]  # another kind: the instance is replaced, not merged
     assert replaced.kind == "http"
@@ -101,7 +101,8 @@ def test_relative_model_paths_resolve_against_the_declaring_file(tmp_path: Path)
     assert instances["mine"].options["model"] == str(user.parent / "models" / "bio")
     assert instances["abs"].options["model"] == "/srv/model.tar.gz"
     assert instances["remote"].options["model"] == "s3://bucket/model.tar.gz"
-    assert instances["bio-local"].options["model"] == str(REPO_PLUGINS.parent / "artifacts/model")
+    # The built-in file's relative paths are the current folder's, where `train` writes.
+    assert instances["bio-local"].options["model"] == str(Path.cwd() / "artifacts/model")
 
 
 @pytest.mark.parametrize(

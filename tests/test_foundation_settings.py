@@ -8,9 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fixtures_foundation import run_cli
 
-from qa_console.ops.errors import ConfigError
+from fixtures_foundation import run_cli
+from qa_console.errors import ConfigError
 from qa_console.settings import default_config_path, load_settings
 
 

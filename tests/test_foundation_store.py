@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_foundation import run_cli
 
-from qa_console.ops.errors import ConfigError
+from fixtures_foundation import run_cli
+from qa_console.errors import ConfigError
 from qa_console.paths import data_dir
 from qa_console.store import Store, open_store
 from qa_console.store.upgrades import LATEST_VERSION, UPGRADES

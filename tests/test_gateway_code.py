@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.ops.errors import OperationError
-from qa_console.ops.localaws.gateway.lambda_code import code_sha256, extract_zip, fetch_code
+from qa_console.errors import OperationError
+from qa_console.localaws.awslambda.code import code_sha256, extract_zip, fetch_code
 
 
 def _zip(entries: list[tuple[zipfile.ZipInfo | str, str]]) -> bytes:

@@ -6,10 +6,10 @@ import json
 import uuid
 
 import httpx
+
 from fixtures_gateway import build_key_api
 from fixtures_localaws import LocalAws
-
-from qa_console.ops.localaws.gateway import invoke_url
+from qa_console.localaws.apigateway import invoke_url
 
 HANDLER = """
 import json

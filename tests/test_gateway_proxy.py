@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+
 from fixtures_gateway import STAGE, GatewayApi, lambda_log_messages
 
 

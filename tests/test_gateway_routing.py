@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa_console.ops.localaws.gateway import GATEWAY_URL_ENV, invoke_url
-from qa_console.ops.localaws.gateway.routing import build_tree, match
+from qa_console.localaws.apigateway import GATEWAY_URL_ENV, invoke_url
+from qa_console.localaws.apigateway.routing import build_tree, match
 
 RESOURCES = [
     {"id": "r", "path": "/"},

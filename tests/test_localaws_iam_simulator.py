@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fixtures_localaws_iam import IAM_TEST_ACCOUNT
 
-from qa_console.ops.localaws.iam_policy_eval import (
+from fixtures_localaws_iam import IAM_TEST_ACCOUNT
+from qa_console.localaws.iam.policy_eval import (
     ALLOWED,
     EXPLICIT_DENY,
     IMPLICIT_DENY,
@@ -26,7 +26,7 @@ from qa_console.ops.localaws.iam_policy_eval import (
     evaluate,
     parse_policy,
 )
-from qa_console.ops.localaws.iam_simulator import (
+from qa_console.localaws.iam.simulator import (
     SimulationInputError,
     SimulationRequest,
     simulate,
@@ -457,12 +457,12 @@ def _sources(result: dict[str, Any]) -> list[str]:
 def test_install_is_idempotent(iam_moto_endpoint: str) -> None:
     from moto.iam.responses import IamResponse
 
-    from qa_console.ops.localaws.iam_simulator import install_iam_simulation
+    from qa_console.localaws.iam.simulator import install_iam_simulation
 
     before = IamResponse.simulate_principal_policy  # type: ignore[attr-defined]
     install_iam_simulation()
     assert IamResponse.simulate_principal_policy is before  # type: ignore[attr-defined]
-    assert IamResponse.simulate_custom_policy.__module__.endswith("iam_simulator")  # type: ignore[attr-defined]
+    assert IamResponse.simulate_custom_policy.__module__.endswith("iam.simulator")  # type: ignore[attr-defined]
 
 
 def test_user_simulation_collects_inline_managed_and_group_policies(

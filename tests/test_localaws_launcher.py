@@ -16,11 +16,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from fixtures_foundation import run_cli
 
-from qa_console.ops.localaws import components, launcher
-from qa_console.ops.localaws.moto_app import Activity
-from qa_console.ops.localaws.state import (
+from fixtures_foundation import run_cli
+from qa_console.localaws import components, launcher
+from qa_console.localaws.motoserver.app import Activity
+from qa_console.localaws.state import (
     ALREADY_SERVED,
     SUPERVISOR_MODULE,
     LocalAwsState,
@@ -29,7 +29,7 @@ from qa_console.ops.localaws.state import (
     read_state,
     write_state,
 )
-from qa_console.ops.localaws.supervisor import AsgiServers, _listen
+from qa_console.localaws.supervisor import AsgiServers, _listen
 
 
 def run_json(*args: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def test_bad_state_dirs_give_one_line_errors(private_local_aws_dir: Path) -> Non
 
 
 def test_two_concurrent_starts_share_one_local_aws(private_local_aws_dir: Path) -> None:
-    script = "from qa_console.ops.localaws import ensure_running; print(ensure_running().pid)"
+    script = "from qa_console.localaws import ensure_running; print(ensure_running().pid)"
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", script],
@@ -181,7 +181,7 @@ def test_the_local_target_starts_it_on_demand(private_local_aws_dir: Path) -> No
     script = textwrap.dedent(
         """
         import json, os
-        from qa_console.ops import aws
+        from qa_console.ops.aws import target as aws
         s3 = aws.client("s3", "local")
         s3.create_bucket(Bucket="on-demand")
         print(json.dumps({
@@ -214,7 +214,7 @@ def test_a_part_that_cannot_load_is_served_as_a_clear_503(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(
-        components.FACTORIES, "runtime", ("qa_console.ops.localaws.no_such_part", "create")
+        components.FACTORIES, "runtime", ("qa_console.localaws.no_such_part", "create")
     )
     part = components.load("runtime", "http://127.0.0.1:9", "us-east-1", tmp_path)
     assert part.status.startswith("unavailable: not installed")

@@ -1,4 +1,4 @@
-"""Each gap of stock moto that the launcher closes (ops/localaws/moto_patches.py), tested through
+"""Each gap of stock moto that the launcher closes (localaws/motoserver/patches.py), tested through
 the real local AWS over a socket with plain boto3. A moto upgrade that changes what is patched
 fails one of these."""
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from fixtures_localaws import LocalAws, wait_for_snapshot
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"

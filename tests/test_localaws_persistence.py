@@ -1,4 +1,4 @@
-"""The local AWS keeps its control plane across `down` then `up` (ops/localaws/persistence.py):
+"""The local AWS keeps its control plane across `down` then `up` (motoserver/persistence.py):
 objects (multipart included), SageMaker models / endpoint configs / endpoints, and the ids the
 server made (which moto's request recorder could not replay)."""
 
@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from fixtures_localaws import wait_for_snapshot
 
-from qa_console.ops.localaws import launcher
-from qa_console.ops.localaws.state import LocalAwsState, pid_alive, probe
+from fixtures_localaws import wait_for_snapshot
+from qa_console.localaws import launcher
+from qa_console.localaws.state import LocalAwsState, pid_alive, probe
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
 FAST_WAIT = {"Delay": 0.5, "MaxAttempts": 60}

@@ -13,16 +13,17 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from fixtures_foundation import run_cli
 from fixtures_package import TRAINING_RECORD
+from qa_console.errors import UsageError
+from qa_console.events import ProgressEvent
+from qa_console.inference import model_handler as handler_module
+from qa_console.ops.packaging import build as package
+from qa_console.ops.packaging.check import check_tarball
+from qa_console.ops.packaging.gzip_parallel import ParallelGzipWriter
 
-from qa_console.ops import package
-from qa_console.ops.errors import UsageError
-from qa_console.ops.events import ProgressEvent
-from qa_console.ops.gzip_parallel import ParallelGzipWriter
-from qa_console.ops.tarball_check import check_tarball
-
-REPO = Path(__file__).resolve().parent.parent
+HANDLER = Path(handler_module.__file__)
 MODEL_FILES = [
     "config.json",
     "generation_config.json",
@@ -57,7 +58,7 @@ def test_archive_has_the_exact_layout_modes_and_fixed_metadata(
         assert member.mode == (0o755 if member.isdir() else 0o644), member.name
         assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", "")
         assert member.mtime == package.MTIME
-    assert handler == (REPO / "inference" / "inference.py").read_bytes()
+    assert handler == HANDLER.read_bytes()
 
     raw = result.archive.read_bytes()
     assert raw[:4] == b"\x1f\x8b\x08\x00"  # gzip, deflate, no flags: no file name stored
@@ -96,7 +97,7 @@ def test_manifest_records_every_file_and_where_the_model_came_from(
         }
         for name in MODEL_FILES
     }
-    handler = (REPO / "inference" / "inference.py").read_bytes()
+    handler = HANDLER.read_bytes()
     expected["code/inference.py"] = {
         "sha256": hashlib.sha256(handler).hexdigest(),
         "size": len(handler),
@@ -171,7 +172,7 @@ def test_progress_is_reported_in_bytes_up_to_the_total(
     ours = [event for event in events if event.task == "package"]
     assert all(event.unit == "bytes" for event in ours)
     total = sum((tiny_model_dir / name).stat().st_size for name in MODEL_FILES)
-    total += (REPO / "inference" / "inference.py").stat().st_size
+    total += HANDLER.stat().st_size
     assert ours[-1].done and ours[-1].completed == ours[-1].total == total
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from fixtures_foundation import run_cli
 from fixtures_package import (
     Entry,
@@ -22,10 +23,9 @@ from fixtures_package import (
     with_handler,
     write_archive,
 )
-
-from qa_console.ops.errors import UsageError
-from qa_console.ops.safe_tar import UnsafeArchiveError, safe_extract
-from qa_console.ops.tarball_check import CheckReport, check_sizes, check_tarball
+from qa_console.errors import UsageError
+from qa_console.ops.packaging.check import CheckReport, check_sizes, check_tarball
+from qa_console.ops.packaging.safe_tar import UnsafeArchiveError, safe_extract
 
 # --- crafting archives (the shared helpers live in fixtures_package) ----------------------------
 

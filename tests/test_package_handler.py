@@ -1,4 +1,4 @@
-"""The handler (inference/inference.py -> code/inference.py) through the container's contract:
+"""The handler (inference/model_handler.py -> code/inference.py) through the container's contract:
 model_fn once, then input_fn -> predict_fn -> output_fn, with and without the trailing context;
 every refusal says what to change; the smoke test runs it all from the archive."""
 
@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fixtures_foundation import run_cli
 from fixtures_package import FACTS, read_entries, with_handler, write_archive
+from qa_console.errors import OperationError, TimeoutError_
+from qa_console.inference import model_handler as handler
+from qa_console.inference.handler_contract import Context, HandlerHost, load_handler
+from qa_console.ops.packaging.smoke import smoke_test
 
-from qa_console.inference import inference as handler
-from qa_console.ops.errors import OperationError, TimeoutError_
-from qa_console.ops.handler_contract import Context, HandlerHost, load_handler
-from qa_console.ops.smoke import smoke_test
-
-REPO = Path(__file__).resolve().parent.parent
 JSON = "application/json"
 
 
@@ -160,11 +159,11 @@ def test_output_fn_refuses_an_accept_type_it_cannot_write() -> None:
 
 def test_importing_the_handler_loads_neither_torch_nor_qa_console() -> None:
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import inference; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import model_handler; "
         "print(sorted(m for m in ('torch', 'transformers', 'qa_console') if m in sys.modules))"
     )
     completed = subprocess.run(
-        [sys.executable, "-I", "-c", code, str(REPO / "inference")],
+        [sys.executable, "-I", "-c", code, str(Path(handler.__file__).parent)],
         capture_output=True,
         text=True,
         check=True,

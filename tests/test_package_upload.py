@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fixtures_foundation import run_cli
 from fixtures_package import MotoS3
-
-from qa_console.ops import s3
-from qa_console.ops.errors import UsageError
-from qa_console.ops.events import ProgressEvent
+from qa_console.errors import UsageError
+from qa_console.events import ProgressEvent
+from qa_console.ops.aws import s3
 
 PART = s3.MIN_PART_SIZE
 

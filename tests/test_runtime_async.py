@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fixtures_runtime import RuntimeStack
 
 

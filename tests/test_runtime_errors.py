@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+
 from fixtures_runtime import (
     BROKEN_LOAD_HANDLER,
     SLOW_LOAD_HANDLER,

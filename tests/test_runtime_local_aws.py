@@ -10,7 +10,6 @@ from typing import Any
 
 from fixtures_localaws import LocalAws
 from fixtures_runtime import ECHO_HANDLER, ROLE_ARN, handler_archive
-
 from qa_console.backends.sagemaker import SageMakerBackend
 
 

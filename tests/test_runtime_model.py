@@ -1,4 +1,4 @@
-"""A real model end to end: a tiny T5 packaged with inference/inference.py, served locally."""
+"""A real model end to end: a tiny T5 packaged with inference/model_handler.py, served locally."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures_runtime import PROFILE, RuntimeStack
 
+from fixtures_runtime import PROFILE, RuntimeStack
 from qa_console.backends.sagemaker import SageMakerBackend
-from qa_console.ops.handler_contract import HandlerHost, load_handler
-from qa_console.ops.safe_tar import safe_extract
+from qa_console.inference.handler_contract import HandlerHost, load_handler
+from qa_console.ops.packaging.safe_tar import safe_extract
 
 
 def test_tiny_t5_answers_like_the_handler_called_in_process(

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from botocore.exceptions import EventStreamError
-from fixtures_runtime import RuntimeStack
 
-from qa_console.ops.localaws.runtime import eventstream
+from fixtures_runtime import RuntimeStack
+from qa_console.localaws.sagemaker import eventstream
 
 
 def stream(client, endpoint: str, body: object):

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from fixtures_runtime import RuntimeStack
 
 
@@ -129,7 +130,7 @@ def test_deleting_an_endpoint_stops_its_workers(
 def test_shutdown_stops_every_worker_process(
     runtime_aws: RuntimeStack, echo_endpoint: str, tmp_path: Path
 ) -> None:
-    from qa_console.ops.localaws.runtime.service import Runtime
+    from qa_console.localaws.sagemaker.service import Runtime
 
     # A second runtime on the same control plane, never started: no poller, only this endpoint.
     runtime = Runtime(runtime_aws.moto_url, runtime_aws.region, tmp_path, runtime_aws.settings)
@@ -146,7 +147,7 @@ def test_shutdown_stops_every_worker_process(
 def test_worker_processes_follow_the_instance_count_and_type(
     runtime_aws: RuntimeStack, echo_archive: Path
 ) -> None:
-    from qa_console.ops.localaws.runtime.service import instance_vcpus
+    from qa_console.localaws.sagemaker.service import instance_vcpus
 
     sizes = {"ml.m5.large": 2, "ml.c5.xlarge": 4, "ml.g5.12xlarge": 48}
     assert {name: instance_vcpus(name) for name in sizes} == sizes

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.ops.errors import UsageError
-from qa_console.ops.train import TrainConfig, train
+from qa_console.errors import UsageError
+from qa_console.ops.training.train import TrainConfig, train
 
 
 def test_fine_tunes_a_local_model_folder_with_both_input_forms(

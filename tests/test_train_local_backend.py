@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa_console.backends.local import LocalBackend
-from qa_console.ops.errors import UsageError
+from qa_console.errors import UsageError
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_console.ops.evaluate import exact_match, normalize_answer, score, token_f1
+from qa_console.ops.training.evaluate import exact_match, normalize_answer, score, token_f1
 
 
 def test_normalisation_is_squad_style() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.ops.errors import UsageError
-from qa_console.ops.events import ProgressEvent
-from qa_console.ops.train import TrainConfig, last_checkpoint, train
+from qa_console.errors import UsageError
+from qa_console.events import ProgressEvent
+from qa_console.ops.training.train import TrainConfig, last_checkpoint, train
 
 
 def _interrupt_after(step: int):  # type: ignore[no-untyped-def]

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from qa_console.ops import aws
-from qa_console.ops.errors import OperationError, UsageError
-from qa_console.ops.events import ProgressEvent
-from qa_console.ops.sagemaker_training import (
+import qa_console.inference
+from qa_console.errors import OperationError, UsageError
+from qa_console.events import ProgressEvent
+from qa_console.ops.aws import target as aws
+from qa_console.ops.training.sagemaker import (
     SageMakerTrainingConfig,
     check_instance_type,
     download_model,
@@ -28,7 +29,7 @@ from qa_console.ops.sagemaker_training import (
     training_image,
     wait_for_training_job,
 )
-from qa_console.ops.train import TRAINING_FIELDS, TrainConfig
+from qa_console.ops.training.train import TRAINING_FIELDS, TrainConfig
 
 REGION = "us-east-1"
 PROFILE = "moto-train"
@@ -138,7 +139,7 @@ def test_entry_point_takes_every_training_field_sent_as_a_hyper_parameter() -> N
     """The container runs train_entry.py with the hyper-parameters as arguments and ignores
     unknown ones, so a TrainConfig field it does not declare would silently fall back to the
     default inside the job."""
-    sys.path.insert(0, str(Path(aws.__file__).parent / "sagemaker_entry"))
+    sys.path.insert(0, str(Path(qa_console.inference.__file__).parent))
     try:
         import train_entry
     finally:
@@ -246,7 +247,8 @@ def test_entry_point_trains_in_the_container_layout_and_the_model_comes_back(
     bucket, _, key = hyper["sagemaker_submit_directory"].removeprefix("s3://").partition("/")
     s3.download_file(bucket, key, str(opt / "sourcedir.tar.gz"))
     with tarfile.open(opt / "sourcedir.tar.gz") as tar:
-        assert "train_entry.py" in tar.getnames() and "qa_console/ops/train.py" in tar.getnames()
+        names = tar.getnames()
+        assert "train_entry.py" in names and "qa_console/ops/training/train.py" in names
         tar.extractall(code, filter="data")
     env = {**os.environ, "SM_MODEL_DIR": str(opt / "model"), "HF_HUB_OFFLINE": "1"}
     for channel in request["InputDataConfig"]:
@@ -264,7 +266,7 @@ def test_entry_point_trains_in_the_container_layout_and_the_model_comes_back(
         for part in (f"--{name}", str(value))
     ]
     where = subprocess.run(
-        [sys.executable, "-c", "import qa_console.ops.train as t; print(t.__file__)"],
+        [sys.executable, "-c", "import qa_console.ops.training.train as t; print(t.__file__)"],
         cwd=code,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qa_console.ops.train import TrainResult
+from qa_console.ops.training.train import TrainResult
 
 
 def test_tiny_model_answers_its_training_questions(trained_tiny_run: TrainResult) -> None:
@@ -101,7 +101,7 @@ def test_predictions_are_saved_per_example(trained_tiny_model: Path) -> None:
 
 def test_tiny_model_is_deterministic(tmp_path: Path) -> None:
     """Same texts and seed -> byte-identical weights and tokenizer."""
-    from qa_console.ops.tiny_model import save_tiny_model
+    from qa_console.ops.training.tiny_model import save_tiny_model
 
     texts = [
         "question: When was Rufus Kettleby born?",
@@ -118,7 +118,7 @@ def test_tiny_model_is_deterministic(tmp_path: Path) -> None:
 def test_tiny_tokenizer_round_trips_and_is_t5_style(tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    from qa_console.ops.tiny_model import train_tokenizer
+    from qa_console.ops.training.tiny_model import train_tokenizer
 
     tokenizer = train_tokenizer(["question: Where was Ysolde Parrinek born?", "Saltmarsh Green"])
     tokenizer.save_pretrained(tmp_path)

@@ -9,12 +9,12 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from fixtures_foundation import FakeApi, Recorded, write_plugins
 from textual.message import Message
 from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import Markdown, Select
 
+from fixtures_foundation import FakeApi, Recorded, write_plugins
 from qa_console.store import open_store
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.transcript import CANCELLED, DONE

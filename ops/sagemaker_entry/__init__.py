@@ -1,1 +1,0 @@
-"""The SageMaker training job's entry point (train_entry.py), shipped in sourcedir.tar.gz."""

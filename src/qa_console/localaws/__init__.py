@@ -1,0 +1,38 @@
+"""The embedded local AWS: moto + a SageMaker-compatible runtime + an API gateway, on loopback.
+
+Parts (one job each), grouped by AWS service as moto is:
+    launcher.py      start / find / stop / describe it from any process; export its endpoints
+    state.py         the state dir, state.json, liveness and health checks, the launch lock
+    supervisor.py    the detached process that serves everything
+    components.py    mounting sagemaker/ and apigateway/ (ASGI) with a health route each
+    motoserver/      moto's WSGI app, its gaps closed, its state persisted across down/up
+    iam/             IAM simulate_principal_policy / simulate_custom_policy
+    sagemaker/       the SageMaker runtime (invocations, streaming, async)
+    apigateway/      the API gateway (REST APIs with Lambda proxy integrations)
+    awslambda/       the Lambda functions behind the gateway, run in sandbox processes
+    cloudwatch/      log lines shipped to the local CloudWatch Logs
+
+The pipeline library (qa_console.ops) never imports this package: it reaches the local AWS only
+through botocore's endpoint settings, like any AWS.
+
+Importing this package is cheap (no moto, no boto3): `ask` and `--help` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa_console.localaws.state import LocalAwsState
+
+
+def ensure_running(region: str | None = None) -> LocalAwsState:
+    """Start the local AWS if it is not running and export its endpoints to this process.
+
+    Exports AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
+    AWS_DISABLE_HOST_PREFIX_INJECTION and QA_CONSOLE_LOCAL_GATEWAY_URL, plus fake credentials
+    and a default region when none are set. Returns what state.json records.
+    """
+    from qa_console.localaws.launcher import ensure_running as launch
+
+    return launch(region)

@@ -1,0 +1,276 @@
+"""The qa-console TUI app: it owns the chat session and the workers, and reacts to messages.
+
+Answers are produced in a thread worker (`answer`) that streams from the backend, records the
+exchange in the history store, and only posts messages; the handlers here update the screen.
+Every error a user can cause (QAConsoleError) becomes a one-line notification with its hint.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.widgets import Select
+from textual.worker import get_current_worker
+
+from qa_console import registry
+from qa_console.backends.base import Stopwatch, check_question
+from qa_console.errors import QAConsoleError
+from qa_console.store import save_answer
+from qa_console.tui import history_io, transcript
+from qa_console.tui.messages import (
+    AnswerDone,
+    AnswerFailed,
+    AnswerPiece,
+    HistoryLoaded,
+    QuestionAsked,
+)
+from qa_console.tui.screens.chat import ChatScreen
+from qa_console.tui.transcript import CANCELLED, DONE, FAILED, PENDING, Exchange
+
+if TYPE_CHECKING:
+    from qa_console.backends.base import Backend
+
+ANSWER_GROUP = "answer"
+
+
+def one_line(message: str, hint: str | None) -> str:
+    return f"{message} ({hint})" if hint else message
+
+
+class QAConsoleApp(App[None]):
+    TITLE = "qa-console"
+
+    def __init__(
+        self,
+        backend: str | None = None,
+        export_dir: Path | None = None,
+        settings: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """backend: the instance to select first (--backend, else settings.backend); the first
+        declared one when None or unknown. export_dir: where exports go (default: the cwd).
+        settings: effective settings that fill the backends' unset options (target, region)."""
+        super().__init__()
+        self.preferred_backend = backend
+        self.backend_defaults = dict(settings or {})
+        self.export_dir = export_dir
+        self.exchanges: list[Exchange] = []
+        self.backend_names: list[str] = []
+        self._backends: dict[str, Backend] = {}
+        self._backends_lock = threading.Lock()
+
+    async def on_mount(self) -> None:
+        await self.push_screen(ChatScreen())
+        self._load_backends()
+        self.load_history()
+
+    @property
+    def chat(self) -> ChatScreen:
+        return self.get_screen_of(ChatScreen)
+
+    def get_screen_of(self, kind: type[ChatScreen]) -> ChatScreen:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, kind):
+                return screen
+        raise LookupError(f"no {kind.__name__} open")
+
+    def _load_backends(self) -> None:
+        try:
+            self.backend_names = list(registry.read_instances())
+        except QAConsoleError as error:
+            self.notify(one_line(error.message, error.hint), severity="error")
+            return
+        if not self.backend_names:
+            self.notify(
+                "no backend instances are declared (add a [backends.NAME] table to plugins.toml)",
+                severity="error",
+            )
+            return
+        selected = self.preferred_backend
+        if selected not in self.backend_names:
+            if selected is not None:
+                self.notify(
+                    f"no backend instance named {selected!r}; using {self.backend_names[0]!r}",
+                    severity="warning",
+                )
+            selected = self.backend_names[0]
+        self.chat.set_backends(self.backend_names, selected)
+
+    # ------------------------------------------------------------------------ asking
+
+    @on(QuestionAsked)
+    async def _ask(self, message: QuestionAsked) -> None:
+        try:
+            question = check_question(message.question)
+        except QAConsoleError as error:
+            self.notify(one_line(error.message, error.hint), severity="warning")
+            return
+        if message.backend is None:
+            self.notify("choose a backend first (ctrl+b)", severity="warning")
+            return
+        self._cancel_running()
+        exchange = Exchange(len(self.exchanges) + 1, message.backend, question)
+        self.exchanges.append(exchange)
+        await self.chat.add_exchange(exchange)
+        self.answer(exchange.id, exchange.backend, exchange.question)
+
+    def _backend(self, name: str) -> Backend:
+        """The built instance, cached: a local model is loaded once per session, not per answer."""
+        with self._backends_lock:
+            if name not in self._backends:
+                self._backends[name] = registry.load(name, defaults=self.backend_defaults)
+            return self._backends[name]
+
+    @work(thread=True, exclusive=True, group=ANSWER_GROUP)
+    def answer(self, exchange_id: int, backend_name: str, question: str) -> None:
+        """Stream one answer and record it. Runs in a thread; touches no widget."""
+        worker = get_current_worker()
+        pieces: list[str] = []
+        try:
+            backend = self._backend(backend_name)
+            watch = Stopwatch()
+            for piece in backend.stream(question):
+                if worker.is_cancelled:
+                    return
+                pieces.append(piece)
+                self.post_message(AnswerPiece(exchange_id, piece))
+            latency_ms = watch.ms
+        except QAConsoleError as error:
+            if not worker.is_cancelled:
+                self.post_message(AnswerFailed(exchange_id, error.message, error.hint))
+            return
+        except Exception as error:  # a bug in a backend plugin must not take the chat down
+            self.log.error(f"backend {backend_name!r} failed", error)
+            self.post_message(
+                AnswerFailed(exchange_id, f"{type(error).__name__}: {error}", "this is a bug")
+            )
+            return
+        if worker.is_cancelled:
+            return
+        save_error = save_answer(question, "".join(pieces), backend_name, latency_ms)
+        self.post_message(AnswerDone(exchange_id, latency_ms, save_error))
+
+    def _exchange(self, exchange_id: int) -> Exchange | None:
+        """The exchange still waiting for this message, or None (cancelled, cleared)."""
+        for exchange in self.exchanges:
+            if exchange.id == exchange_id and exchange.status == PENDING:
+                return exchange
+        return None
+
+    @on(AnswerPiece)
+    async def _piece(self, message: AnswerPiece) -> None:
+        exchange = self._exchange(message.exchange_id)
+        if exchange is not None:
+            exchange.answer += message.text
+            await self.chat.append_piece(exchange.id, message.text)
+
+    @on(AnswerDone)
+    def _done(self, message: AnswerDone) -> None:
+        exchange = self._exchange(message.exchange_id)
+        if exchange is None:
+            return
+        exchange.status, exchange.latency_ms = DONE, message.latency_ms
+        self._show_status(exchange)
+        if message.save_error:
+            self.notify(message.save_error, severity="warning")
+        self.load_history()
+
+    @on(AnswerFailed)
+    def _failed(self, message: AnswerFailed) -> None:
+        exchange = self._exchange(message.exchange_id)
+        if exchange is None:
+            return
+        exchange.status, exchange.error = FAILED, message.message
+        self._show_status(exchange)
+        self.notify(one_line(message.message, message.hint), severity="error")
+
+    def _show_status(self, exchange: Exchange) -> None:
+        view = self.chat.exchange_view(exchange.id)
+        if view is not None:
+            view.show_status()
+
+    def _cancel_running(self) -> bool:
+        """Mark the pending answer cancelled and cancel its worker; False when none was running.
+
+        A thread cannot be interrupted mid-request: the worker notices at its next piece, and
+        anything it still posts is ignored since the exchange is no longer pending."""
+        cancelled = False
+        for exchange in self.exchanges:
+            if exchange.status == PENDING:
+                exchange.status = CANCELLED
+                self._show_status(exchange)
+                cancelled = True
+        self.workers.cancel_group(self, ANSWER_GROUP)
+        return cancelled
+
+    # ------------------------------------------------------------------------ history
+
+    @work(thread=True, exclusive=True, group="history")
+    def load_history(self) -> None:
+        entries, error = history_io.recent()
+        self.post_message(HistoryLoaded(entries, error))
+
+    @on(HistoryLoaded)
+    def _history(self, message: HistoryLoaded) -> None:
+        if message.error:
+            self.notify(message.error, severity="warning")
+        self.chat.show_history(message.entries)
+
+    # ------------------------------------------------------------------------ actions
+
+    def action_cancel_answer(self) -> None:
+        if self._cancel_running():
+            self.notify("answer cancelled")
+
+    def action_switch_backend(self) -> None:
+        if not self.backend_names:
+            self.notify("no backend instances are declared", severity="warning")
+            return
+        self.search_commands(
+            [
+                (name, lambda name=name: self.chat.select_backend(name), f"ask {name} from now on")
+                for name in self.backend_names
+            ],
+            placeholder="Switch to backend…",
+        )
+
+    async def action_clear_chat(self) -> None:
+        self._cancel_running()
+        self.exchanges.clear()
+        await self.chat.clear_chat()
+
+    def action_export_chat(self) -> None:
+        if not self.exchanges:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        folder = self.export_dir or Path.cwd()
+        try:
+            path = transcript.export(self.exchanges, folder)
+        except OSError as error:
+            self.notify(f"cannot export the chat to {folder}: {error}", severity="error")
+            return
+        self.notify(f"chat exported to {path}")
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Switch backend", "Choose the backend that answers", self.action_switch_backend
+        )
+        yield SystemCommand(
+            "Clear chat", "Remove every exchange from the chat", self.action_clear_chat
+        )
+        yield SystemCommand(
+            "Export chat to Markdown",
+            "Write the chat to a .md file in the current directory",
+            self.action_export_chat,
+        )
+
+    @on(Select.Changed, "#backend")
+    def _backend_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.sub_title = event.value
