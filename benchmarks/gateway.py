@@ -126,7 +126,7 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from qa_console.localaws.apigateway import create_gateway_app, invoke_url
+    from qa_console.localaws.apigateway import create_gateway_app, local_invoke_url
 
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
@@ -145,7 +145,7 @@ def main() -> None:
             floor = serve(Starlette(routes=[Route("/ask", bare, methods=["POST"])]))
             servers.append(floor)
             api, key = build_api(endpoint)
-            url = invoke_url(api, "prod", "ask", base_url=gateway[2])
+            url = local_invoke_url(gateway[2], api, "prod", "ask")
             headers = {"x-api-key": key}
 
             namespace: dict[str, Any] = {}

@@ -134,6 +134,7 @@ def upload_benchmark(archive: Path, runs: int) -> dict[str, tuple[float, list[fl
     from moto.server import ThreadedMotoServer
 
     from qa_console.ops.aws import s3
+    from qa_console.ops.aws.target import Connection, Target
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -141,16 +142,19 @@ def upload_benchmark(archive: Path, runs: int) -> dict[str, tuple[float, list[fl
     saved = {name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
     try:
-        client = boto3.client(
-            "s3", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        client = boto3.client("s3", region_name="us-east-1", endpoint_url=url)
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        target = Target(
+            "bench", "us-east-1", connect=lambda: Connection({"*": url}, credentials=keys)
         )
-        s3.ensure_bucket(client, "bench-bucket", "us-east-1")
+        s3.ensure_bucket(target, "bench-bucket")
         state = Path(tempfile.mkdtemp(prefix="qa-console-bench-state-"))
         counter = iter(range(10_000))
 
         def ours() -> None:
             key = f"ours/{next(counter)}/model.tar.gz"
-            s3.upload_file(client, archive, "bench-bucket", key, state_dir=state)
+            s3.upload_file(target, archive, "bench-bucket", key, state_dir=state)
             client.delete_object(Bucket="bench-bucket", Key=key)
 
         def managed() -> None:

@@ -184,9 +184,9 @@ class GatewayApi:
     functions: dict[str, str] = field(default_factory=dict)  # route -> function name
 
     def url(self, path: str) -> str:
-        from qa_console.localaws.apigateway import invoke_url
+        from qa_console.localaws.apigateway import local_invoke_url
 
-        return invoke_url(self.api_id, STAGE, path, base_url=self.stack.gateway_url)
+        return local_invoke_url(self.stack.gateway_url, self.api_id, STAGE, path)
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(method, self.url(path), timeout=30, **kwargs)

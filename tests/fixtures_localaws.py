@@ -8,7 +8,8 @@ Stable API (other areas' tests rely on it; keep names and fields):
         runtime = local_aws.client("sagemaker-runtime")    # goes to the SageMaker runtime
         local_aws.endpoint_url   # http://127.0.0.1:<moto>     (AWS_ENDPOINT_URL)
         local_aws.runtime_url    # http://127.0.0.1:<runtime>  (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
-        local_aws.gateway_url    # http://127.0.0.1:<gateway>  (QA_CONSOLE_LOCAL_GATEWAY_URL)
+        local_aws.gateway_url    # http://127.0.0.1:<gateway>
+        local_aws.target         # the 'local' Target (ops/aws/target.py) of this local AWS
         local_aws.region, local_aws.state_dir, local_aws.pid, local_aws.log_file
         local_aws.env            # the variables exported to the test process (for subprocesses)
 
@@ -16,9 +17,9 @@ Stable API (other areas' tests rely on it; keep names and fields):
 QA_CONSOLE_LOCAL_WATCH_PID set to the test process (so it can never outlive the run), and stops
 it at the end. Once it has started, every test (function scope, after conftest's isolation) sees
 QA_CONSOLE_LOCAL_AWS_DIR, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
-AWS_DISABLE_HOST_PREFIX_INJECTION, QA_CONSOLE_LOCAL_GATEWAY_URL, fake credentials and the region,
-so `qa_console.ops.aws.target.client(service, "local")` and the console script reach this same local
-AWS instead of starting another. State is shared by the whole session: use unique names.
+AWS_DISABLE_HOST_PREFIX_INJECTION, fake credentials and the region (what `qa-console local env`
+prints), so plain boto3 clients, `resolve("local", ...)` and the console script reach this same
+local AWS instead of starting another. State is shared by the whole session: use unique names.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from qa_console.localaws import launcher
 from qa_console.localaws.state import DIR_ENV
 from qa_console.localaws.supervisor import WATCH_PID_ENV
+
+if TYPE_CHECKING:
+    from qa_console.ops.aws.target import Target
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,12 @@ class LocalAws:
 
     def client(self, service: str, **config: Any) -> Any:
         return localaws_client(self, service, **config)
+
+    @property
+    def target(self) -> Target:
+        from qa_console.ops.aws.target import resolve
+
+        return resolve("local", self.region)
 
 
 def localaws_client(local_aws: LocalAws, service: str, **config: Any) -> Any:
@@ -91,7 +101,8 @@ def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
     os.environ.pop("AWS_PROFILE", None)
     os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
     state = launcher.ensure_running()
-    exported = launcher.export_env(state)
+    exported = launcher.shell_env(state, os.environ)
+    os.environ.update(exported)  # as a user who ran eval "$(qa-console local env)"
     env = {DIR_ENV: str(directory), WATCH_PID_ENV: str(os.getpid()), **exported}
     env.update({name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
     _session = LocalAws(
@@ -128,7 +139,6 @@ EXPORTED_NAMES = (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
     "AWS_DISABLE_HOST_PREFIX_INJECTION",
-    "QA_CONSOLE_LOCAL_GATEWAY_URL",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",

@@ -19,9 +19,12 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from qa_console.ops.aws.target import Target
 
 WORDS = [
     "question",
@@ -173,6 +176,13 @@ class MotoS3:
         import boto3
 
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint)
+
+    @property
+    def target(self) -> Target:
+        """The AWS profile `moto` (its endpoint_url is this server), as the CLI's --target moto."""
+        from qa_console.ops.aws.target import Target
+
+        return Target.profile("moto", self.region)
 
 
 def _free_port() -> int:

@@ -8,41 +8,45 @@ from pathlib import Path
 
 import pytest
 
-from qa_console.localaws import launcher
-from qa_console.localaws.state import LocalAwsState
-from qa_console.ops.aws import target as aws
+from fixtures_localaws import LocalAws
+from qa_console.localaws.state import read_state
+from qa_console.ops.aws.target import resolve
 
 
-def test_real_profile_session_withdraws_local_endpoints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_local_target_leaves_the_environment_alone_and_a_profile_goes_to_aws(
+    local_aws: LocalAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ACCESS_KEY_ID"):
-        monkeypatch.delenv(name, raising=False)
+    """One process can use the local AWS and then a real AWS profile (the TUI switching
+    target): the local Target passes its endpoints per client, so nothing it did routes the
+    profile's clients to the local moto."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
     config = tmp_path / "aws-config"
     config.write_text("[profile real]\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    fake_state = LocalAwsState(
-        pid=1,
-        ports={"moto": 1, "runtime": 2, "gateway": 3},
-        started_at=0.0,
-        version="test",
-        moto_version="test",
-        region="us-east-1",
-        state_dir=str(tmp_path),
+    before = dict(os.environ)
+
+    local = resolve("local", local_aws.region)
+    s3 = local.client("s3")
+    s3.create_bucket(Bucket="target-local-only")
+    assert s3.meta.endpoint_url == local_aws.endpoint_url
+    assert local.client("sagemaker-runtime").meta.endpoint_url == local_aws.runtime_url
+    assert dict(os.environ) == before
+
+    real = resolve("real", "eu-west-1")
+    assert "127.0.0.1" not in real.client("s3").meta.endpoint_url
+    assert real.api_url("abc", "prod", "ask").startswith("https://abc.execute-api.eu-west-1.")
+    assert local.api_url("abc", "prod", "/ask") == (
+        f"{local_aws.gateway_url}/restapis/abc/prod/_user_request_/ask"
     )
-    exported = launcher.export_env(fake_state)
-    try:
-        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
 
-        session = aws.session("real", "eu-west-1")
 
-        assert "AWS_ENDPOINT_URL" not in os.environ
-        assert "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME" not in os.environ
-        endpoint = session.client("s3").meta.endpoint_url
-        assert "127.0.0.1" not in endpoint
-    finally:
-        for name in exported:
-            os.environ.pop(name, None)
+def test_naming_the_local_target_starts_nothing_until_a_client_is_made(
+    private_local_aws_dir: Path,
+) -> None:
+    target = resolve("local", "us-east-1")
+    assert target.describe() == "local (us-east-1)"
+    assert read_state(private_local_aws_dir) is None
 
 
 def test_an_unknown_profile_is_a_one_line_error_not_a_traceback(tmp_path: Path) -> None:

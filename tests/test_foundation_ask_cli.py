@@ -145,7 +145,7 @@ def test_answered_questions_are_recorded_and_failures_are_not(
     assert run_cli("ask", "-b", "e500", "Failed?").returncode == 1
     run = run_cli("history", "--json")
     assert run.returncode == 0, run.stderr
-    entries = json.loads(run.stdout)
+    entries = json.loads(run.stdout)["entries"]
     assert [entry["question"] for entry in entries] == ["Second?", "First?"]
     assert entries[1]["answer"] == "answer to: First?"
     assert entries[1]["backend"] == "t"
@@ -157,15 +157,24 @@ def test_answered_questions_are_recorded_and_failures_are_not(
 def test_default_backend_is_the_first_declared_instance(fake_api: FakeApi, tmp_path: Path) -> None:
     """No --backend and no setting: the first instance declared across the plugins files (the
     repo's file is read first, so in this checkout its first instance is the default)."""
-    plugins = write_plugins(tmp_path / "p.toml", {"only": {"kind": "http", "url": fake_api.url()}})
+    plugins = write_plugins(
+        tmp_path / "p.toml",
+        {
+            "only": {"kind": "http", "url": fake_api.url()},
+            "chosen": {"kind": "http", "url": fake_api.url()},
+        },
+    )
     from qa_console import registry
+    from qa_console.chat import ChatSession
 
-    assert registry.default_instance(None, [plugins]) == "only"
-    assert registry.default_instance("chosen", [plugins]) == "chosen"
+    alone = registry.read_instances([plugins])
+    assert ChatSession(instances=alone).resolve() == "only"
+    assert ChatSession({"backend": "chosen"}, instances=alone).resolve() == "chosen"
+    assert ChatSession({"backend": "chosen"}, instances=alone).resolve("only") == "only"
     listed = run_cli("backends", "list", "--json", env={"QA_CONSOLE_PLUGINS": str(plugins)})
     names = [instance["name"] for instance in json.loads(listed.stdout)["instances"]]
-    assert names[-1] == "only"
-    assert registry.default_instance(None) == names[0]
+    assert names[-2:] == ["only", "chosen"]
+    assert ChatSession().resolve() == names[0]
 
 
 def test_a_history_that_cannot_be_written_is_a_warning_and_the_answer_still_printed(

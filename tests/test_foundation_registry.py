@@ -14,10 +14,16 @@ import pytest
 from fixtures_foundation import FakeApi, run_cli, write_plugins
 from qa_console import registry
 from qa_console.backends.http import HttpBackend
+from qa_console.chat import ChatSession
 from qa_console.errors import ConfigError
 from qa_console.paths import config_dir
 
 BUILTIN_PLUGINS = registry.builtin_plugins_file()
+
+
+def load(name: str, path: Path) -> object:
+    """Build instance `name` of the plugins file `path` alone."""
+    return ChatSession(instances=registry.read_instances([path])).backend(name)
 
 
 def user_plugins(text: str) -> Path:
@@ -70,7 +76,7 @@ def test_files_are_read_builtin_then_user_then_env(
     assert dict(replaced.options) == {"url": "http://replaced.example/ask"}
 
     assert list(instances)[:3] == ["bio-local", "bio-sagemaker", "bio-api"]  # declaration order
-    built = registry.load("bio-api")
+    built = ChatSession().backend("bio-api")
     assert isinstance(built, HttpBackend)
     assert built.settings["url"] == "http://user.example/ask"
 
@@ -133,10 +139,10 @@ def test_an_unknown_kind_fails_where_it_is_used_naming_file_and_line(tmp_path: P
     assert registry.kind_problem(instances["b"]) == "unknown kind 'htpp'"
     assert registry.kind_problem(instances["a"]) is None
     with pytest.raises(ConfigError) as caught:
-        registry.load("b", [path])
+        load("b", path)
     assert caught.value.message == f"{path}:5: backend 'b' has unknown kind 'htpp'"
     assert "http" in str(caught.value.hint)
-    assert isinstance(registry.load("a", [path]), HttpBackend)
+    assert isinstance(load("a", path), HttpBackend)
 
 
 def test_bad_options_name_file_and_line(tmp_path: Path) -> None:
@@ -144,12 +150,12 @@ def test_bad_options_name_file_and_line(tmp_path: Path) -> None:
         tmp_path / "p.toml", {"ok": {"kind": "http", "url": "http://x/ask"}, "b": {"kind": "http"}}
     )
     with pytest.raises(ConfigError) as caught:
-        registry.load("b", [path])
+        load("b", path)
     assert caught.value.message.startswith(f"{path}:5: backend 'b': ")
     assert "needs option 'url'" in caught.value.message
-    assert isinstance(registry.load("ok", [path]), HttpBackend)
+    assert isinstance(load("ok", path), HttpBackend)
     with pytest.raises(ConfigError, match="no backend instance named 'zz'"):
-        registry.load("zz", [path])
+        load("zz", path)
 
 
 def test_listing_hides_secret_values_by_name(tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ def test_history_command_lists_newest_first_with_a_limit() -> None:
             store.record(f"q{number}", f"a{number}", "t", 10.0 + number)
     run = run_cli("history", "--json", "--limit", "2")
     assert run.returncode == 0, run.stderr
-    assert [entry["question"] for entry in json.loads(run.stdout)] == ["q2", "q1"]
+    assert [entry["question"] for entry in json.loads(run.stdout)["entries"]] == ["q2", "q1"]
 
     human = run_cli("history")
     assert human.returncode == 0
@@ -167,7 +167,7 @@ def test_history_command_lists_newest_first_with_a_limit() -> None:
 def test_history_of_nobody_is_empty() -> None:
     run = run_cli("history", "--json")
     assert run.returncode == 0
-    assert json.loads(run.stdout) == []
+    assert json.loads(run.stdout) == {"entries": []}
 
 
 def test_threads_and_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:

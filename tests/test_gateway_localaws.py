@@ -9,7 +9,7 @@ import httpx
 
 from fixtures_gateway import build_key_api
 from fixtures_localaws import LocalAws
-from qa_console.localaws.apigateway import invoke_url
+from qa_console.localaws.apigateway import local_invoke_url
 
 HANDLER = """
 import json
@@ -40,7 +40,7 @@ def test_an_api_with_a_key_is_served_by_the_local_aws(local_aws: LocalAws) -> No
     )
 
     # The launcher exports the gateway's URL, so the URL the expose feature prints is local.
-    url = invoke_url(api_id, "prod", "ask")
+    url = local_invoke_url(local_aws.gateway_url, api_id, "prod", "ask")
     assert url.startswith(local_aws.gateway_url + "/restapis/")
     question = {"question": "who are you?"}
     answered = httpx.post(url, json=question, headers={"x-api-key": key}, timeout=30)

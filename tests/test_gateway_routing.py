@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa_console.localaws.apigateway import GATEWAY_URL_ENV, invoke_url
+from qa_console.localaws.apigateway import local_invoke_url
 from qa_console.localaws.apigateway.routing import build_tree, match
+from qa_console.ops.aws.target import Target
 
 RESOURCES = [
     {"id": "r", "path": "/"},
@@ -43,12 +44,10 @@ def test_no_greedy_resource_means_no_match() -> None:
     assert match(tree, "/other") is None
 
 
-def test_invoke_url_is_local_when_the_gateway_is_exported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(GATEWAY_URL_ENV, raising=False)
-    assert invoke_url("abc123", "prod", "ask", region="eu-west-1") == (
+def test_api_urls_are_execute_api_on_aws_and_the_gateway_path_locally() -> None:
+    assert Target.profile("prod", "eu-west-1").api_url("abc123", "prod", "ask") == (
         "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/ask"
     )
-    monkeypatch.setenv(GATEWAY_URL_ENV, "http://127.0.0.1:4567/")
-    assert invoke_url("abc123", "prod", "/ask") == (
+    assert local_invoke_url("http://127.0.0.1:4567/", "abc123", "prod", "/ask") == (
         "http://127.0.0.1:4567/restapis/abc123/prod/_user_request_/ask"
     )

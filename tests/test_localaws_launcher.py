@@ -157,7 +157,7 @@ def test_bad_state_dirs_give_one_line_errors(private_local_aws_dir: Path) -> Non
 
 
 def test_two_concurrent_starts_share_one_local_aws(private_local_aws_dir: Path) -> None:
-    script = "from qa_console.localaws import ensure_running; print(ensure_running().pid)"
+    script = "from qa_console.localaws.launcher import ensure_running; print(ensure_running().pid)"
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", script],
@@ -181,15 +181,17 @@ def test_the_local_target_starts_it_on_demand(private_local_aws_dir: Path) -> No
     script = textwrap.dedent(
         """
         import json, os
-        from qa_console.ops.aws import target as aws
-        s3 = aws.client("s3", "local")
+        from qa_console.ops.aws.target import resolve
+        target = resolve("local", "us-east-1")
+        s3 = target.client("s3")
         s3.create_bucket(Bucket="on-demand")
         print(json.dumps({
             "buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]],
-            "endpoint": os.environ["AWS_ENDPOINT_URL"],
-            "runtime": os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"],
-            "prefix": os.environ["AWS_DISABLE_HOST_PREFIX_INJECTION"],
-            "key": os.environ["AWS_ACCESS_KEY_ID"],
+            "endpoint": s3.meta.endpoint_url,
+            "runtime": target.client("sagemaker-runtime").meta.endpoint_url,
+            "prefix": s3.meta.config.inject_host_prefix,
+            "key": target.session().get_credentials().access_key,
+            "env": sorted(name for name in os.environ if name.startswith("AWS_ENDPOINT")),
         }))
         """
     )
@@ -204,8 +206,9 @@ def test_the_local_target_starts_it_on_demand(private_local_aws_dir: Path) -> No
     assert seen["buckets"] == ["on-demand"]
     assert seen["endpoint"] == state.moto_url
     assert seen["runtime"] == state.runtime_url
-    assert seen["prefix"] == "true"
+    assert seen["prefix"] is False
     assert seen["key"] == "testing"
+    assert seen["env"] == []  # nothing exported to the process
     # The local AWS outlives the command that started it, for the next one.
     assert [b["Name"] for b in s3_at(state.moto_url).list_buckets()["Buckets"]] == ["on-demand"]
 

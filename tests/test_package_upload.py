@@ -16,6 +16,7 @@ from fixtures_package import MotoS3
 from qa_console.errors import UsageError
 from qa_console.events import ProgressEvent
 from qa_console.ops.aws import s3
+from qa_console.ops.aws.target import Target
 
 PART = s3.MIN_PART_SIZE
 
@@ -36,11 +37,11 @@ def interrupt_after(parts: int) -> Any:
     return progress
 
 
-def upload_until_interrupted(client: Any, path: Path, bucket: str, key: str, parts: int) -> None:
+def upload_until_interrupted(target: Target, path: Path, bucket: str, key: str, parts: int) -> None:
     """Start an upload of 5 MiB parts, one at a time, and interrupt it after `parts` of them."""
     with pytest.raises(Interrupted):
         s3.upload_file(
-            client, path, bucket, key, part_size=PART, concurrency=1,
+            target, path, bucket, key, part_size=PART, concurrency=1,
             progress=interrupt_after(parts),
         )  # fmt: skip
 
@@ -74,12 +75,12 @@ def missing(client: Any, bucket: str, key: str) -> bool:
 
 def test_multipart_upload_is_checksummed_and_verified(moto_s3: MotoS3, big_file: Path) -> None:
     client = moto_s3.client()
-    assert s3.ensure_bucket(client, "upload-plain", "us-east-1") is True
-    assert s3.ensure_bucket(client, "upload-plain", "us-east-1") is False
+    assert s3.ensure_bucket(moto_s3.target, "upload-plain") is True
+    assert s3.ensure_bucket(moto_s3.target, "upload-plain") is False
 
     events: list[ProgressEvent] = []
     result = s3.upload_file(
-        client,
+        moto_s3.target,
         big_file,
         "upload-plain",
         "models/model.tar.gz",
@@ -107,17 +108,17 @@ def test_an_interrupted_upload_leaves_nothing_at_the_key_and_resumes(
     moto_s3: MotoS3, big_file: Path
 ) -> None:
     client = moto_s3.client()
-    s3.ensure_bucket(client, "upload-resume", "us-east-1")
+    s3.ensure_bucket(moto_s3.target, "upload-resume")
     key = "models/model.tar.gz"
 
-    upload_until_interrupted(client, big_file, "upload-resume", key, parts=2)
+    upload_until_interrupted(moto_s3.target, big_file, "upload-resume", key, parts=2)
 
     assert missing(client, "upload-resume", key)  # parts are invisible until completed
     assert len(pending_uploads(client, "upload-resume", key)) == 1
 
     events: list[ProgressEvent] = []
     result = s3.upload_file(
-        client,
+        moto_s3.target,
         big_file,
         "upload-resume",
         key,
@@ -136,13 +137,13 @@ def test_a_changed_file_aborts_the_stale_upload_and_starts_clean(
     moto_s3: MotoS3, big_file: Path
 ) -> None:
     client = moto_s3.client()
-    s3.ensure_bucket(client, "upload-retry", "us-east-1")
+    s3.ensure_bucket(moto_s3.target, "upload-retry")
     key = "model.tar.gz"
-    upload_until_interrupted(client, big_file, "upload-retry", key, parts=1)
+    upload_until_interrupted(moto_s3.target, big_file, "upload-retry", key, parts=1)
     stale = pending_uploads(client, "upload-retry", key)
 
     big_file.write_bytes(os.urandom(PART + 10))  # rebuilt archive, same name
-    result = s3.upload_file(client, big_file, "upload-retry", key, part_size=PART)
+    result = s3.upload_file(moto_s3.target, big_file, "upload-retry", key, part_size=PART)
 
     assert result.resumed_parts == 0
     assert object_bytes(client, "upload-retry", key) == big_file.read_bytes()
@@ -153,16 +154,16 @@ def test_uploading_the_same_bytes_again_is_a_verified_no_op(
     moto_s3: MotoS3, tmp_path: Path
 ) -> None:
     client = moto_s3.client()
-    s3.ensure_bucket(client, "upload-same", "us-east-1")
+    s3.ensure_bucket(moto_s3.target, "upload-same")
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(b"small archive")
-    first = s3.upload_file(client, archive, "upload-same", "m/model.tar.gz")
-    again = s3.upload_file(client, archive, "upload-same", "m/model.tar.gz")
+    first = s3.upload_file(moto_s3.target, archive, "upload-same", "m/model.tar.gz")
+    again = s3.upload_file(moto_s3.target, archive, "upload-same", "m/model.tar.gz")
     assert not first.skipped and again.skipped
     assert again.sha256 == first.sha256
 
     archive.write_bytes(b"a different archive")
-    replaced = s3.upload_file(client, archive, "upload-same", "m/model.tar.gz")
+    replaced = s3.upload_file(moto_s3.target, archive, "upload-same", "m/model.tar.gz")
     assert not replaced.skipped
     assert object_bytes(client, "upload-same", "m/model.tar.gz") == b"a different archive"
 
@@ -187,22 +188,19 @@ def test_locations_parse_and_default() -> None:
 def test_destination_comes_from_the_url_then_the_settings_then_the_account(
     moto_s3: MotoS3,
 ) -> None:
-    def no_sts() -> Any:
-        raise AssertionError("STS must not be called when a bucket is known")
+    class NoSts(Target):
+        def client(self, service: str, **config: Any) -> Any:
+            raise AssertionError("STS must not be called when a bucket is known")
 
+    no_sts = NoSts("moto", "us-east-1", profile="moto")
     resolve = s3.resolve_destination
-    url = resolve(
-        "s3://b-url/x/", "m.tar.gz", bucket="b-set", folder="f", region="us-east-1", sts=no_sts
-    )
+    url = resolve("s3://b-url/x/", "m.tar.gz", bucket="b-set", folder="f", target=no_sts)
     assert url == ("b-url", "x/m.tar.gz")
-    settings = resolve(
-        None, "m.tar.gz", bucket="b-set", folder="/f/", region="us-east-1", sts=no_sts
-    )
+    settings = resolve(None, "m.tar.gz", bucket="b-set", folder="/f/", target=no_sts)
     assert settings == ("b-set", "f/m.tar.gz")
     account = resolve(
-        None, "m.tar.gz", bucket=None, folder="", region="eu-west-1",
-        sts=lambda: moto_s3.client("sts"),
-    )  # fmt: skip
+        None, "m.tar.gz", bucket=None, folder="", target=Target.profile("moto", "eu-west-1")
+    )
     assert account == ("qa-console-123456789012-eu-west-1", "m.tar.gz")
 
 

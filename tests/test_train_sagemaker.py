@@ -20,7 +20,7 @@ import pytest
 import qa_console.inference
 from qa_console.errors import OperationError, UsageError
 from qa_console.events import ProgressEvent
-from qa_console.ops.aws import target as aws
+from qa_console.ops.aws.target import Target
 from qa_console.ops.training.sagemaker import (
     SageMakerTrainingConfig,
     check_instance_type,
@@ -74,16 +74,15 @@ def moto_profile(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     return PROFILE
 
 
-def _clients(profile: str) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """sagemaker and s3 clients through ops.aws.client, and the CreateTrainingJob requests sent."""
-    sagemaker = aws.client("sagemaker", profile, REGION)
-    s3 = aws.client("s3", profile, REGION)
+def _target(profile: str) -> tuple[Target, list[dict[str, Any]]]:
+    """The profile as a Target, and the CreateTrainingJob requests its clients send."""
+    target = Target.profile(profile, REGION)
     sent: list[dict[str, Any]] = []
-    sagemaker.meta.events.register(
+    target.session().events.register(
         "provide-client-params.sagemaker.CreateTrainingJob",
         lambda params, **_: sent.append(json.loads(json.dumps(params))),
     )
-    return sagemaker, s3, sent
+    return target, sent
 
 
 def _object_exists(s3: Any, uri: str) -> list[str]:
@@ -153,13 +152,13 @@ def test_entry_point_takes_every_training_field_sent_as_a_hyper_parameter() -> N
 def test_training_job_request_field_by_field(
     moto_profile: str, tiny_slice: Path, tmp_path: Path
 ) -> None:
-    sagemaker, s3, sent = _clients(moto_profile)
+    target, sent = _target(moto_profile)
+    sagemaker, s3 = target.client("sagemaker"), target.client("s3")
     job = "qa-test-request"
     config = SageMakerTrainingConfig(
         train=TrainConfig(base_model="tiny", data=str(tiny_slice), output_dir=tmp_path / "model"),
         role_arn=ROLE,
         bucket=BUCKET,
-        region=REGION,
         instance_type="ml.g5.2xlarge",
         instance_count=2,
         job_name=job,
@@ -168,7 +167,7 @@ def test_training_job_request_field_by_field(
     events: list[ProgressEvent] = []
     # moto records the job as Completed at once but never runs it: no model.tar.gz appears.
     with pytest.raises(OperationError, match="completed but its model is not at s3://"):
-        launch_training_job(config, sagemaker, s3, progress=events.append)
+        launch_training_job(config, target, progress=events.append)
     assert len(sent) == 1
     request = sent[0]
 
@@ -224,19 +223,19 @@ def test_entry_point_trains_in_the_container_layout_and_the_model_comes_back(
     """Launch, run sourcedir.tar.gz's entry point as the Hugging Face container would (channels
     under input/data, JSON-decoded hyper-parameters as --name value), put its model.tar.gz where
     SageMaker would, then wait and download as `train --on sagemaker` does."""
-    sagemaker, s3, sent = _clients(moto_profile)
+    target, sent = _target(moto_profile)
+    s3 = target.client("s3")
     job = "qa-test-roundtrip"
     output = tmp_path / "model"
     config = SageMakerTrainingConfig(
         train=TrainConfig(base_model="tiny", data=str(tiny_slice), output_dir=output, max_steps=40),
         role_arn=ROLE,
         bucket=BUCKET,
-        region=REGION,
         job_name=job,
         poll_interval_s=0.01,
     )
     with pytest.raises(OperationError):
-        launch_training_job(config, sagemaker, s3)
+        launch_training_job(config, target)
     request = sent[0]
 
     # The container: code in /opt/ml/code, channels in /opt/ml/input/data/<name>/.
@@ -295,12 +294,12 @@ def test_entry_point_trains_in_the_container_layout_and_the_model_comes_back(
         for path in sorted(model_dir.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
     artifact_key = f"qa-console/training/{job}/output/{job}/output/model.tar.gz"
-    s3.upload_file(str(archive), BUCKET, artifact_key)
+    target.client("s3").upload_file(str(archive), BUCKET, artifact_key)
 
     events: list[ProgressEvent] = []
-    described = wait_for_training_job(sagemaker, job, events.append, poll_interval_s=0.01)
+    described = wait_for_training_job(target, job, events.append, poll_interval_s=0.01)
     assert described["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{BUCKET}/{artifact_key}"
-    download_model(s3, described["ModelArtifacts"]["S3ModelArtifacts"], output, events.append)
+    download_model(target, described["ModelArtifacts"]["S3ModelArtifacts"], output, events.append)
     assert any(e.task == "download" and e.done for e in events)
     record = json.loads((output / "training_record.json").read_text())
     assert record["base_model"] == "tiny" and record["training"]["steps"] == 40
@@ -317,7 +316,8 @@ def test_waiter_reports_progress_and_a_failed_job(moto_profile: str) -> None:
     backend (the server runs in this process) between polls."""
     from moto.sagemaker.models import sagemaker_backends
 
-    sagemaker, _, _ = _clients(moto_profile)
+    target, _ = _target(moto_profile)
+    sagemaker = target.client("sagemaker")
     job = "qa-test-failing"
     sagemaker.create_training_job(
         TrainingJobName=job,
@@ -342,7 +342,7 @@ def test_waiter_reports_progress_and_a_failed_job(moto_profile: str) -> None:
 
     events: list[ProgressEvent] = []
     with pytest.raises(OperationError, match="CUDA out of memory"):
-        wait_for_training_job(sagemaker, job, events.append, poll_interval_s=5, sleep=sleep)
+        wait_for_training_job(target, job, events.append, poll_interval_s=5, sleep=sleep)
     assert polls == [5, 5]
     messages = [e.message for e in events]
     assert any("InProgress / Training" in m for m in messages)
@@ -370,7 +370,7 @@ def test_cli_train_on_sagemaker_reaches_the_control_plane(
     assert out.returncode == 1, out.stderr
     assert "error: the training job completed but its model is not at s3://" in out.stderr
     assert "Traceback" not in out.stderr
-    sagemaker = aws.client("sagemaker", moto_profile, REGION)
+    sagemaker = Target.profile(moto_profile, REGION).client("sagemaker")
     described = sagemaker.describe_training_job(TrainingJobName="qa-test-cli")
     assert described["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert described["RoleArn"] == ROLE

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 
 class QAConsoleError(Exception):
-    """Base of every error a user can cause and fix."""
+    """Base of every error a user can cause and fix.
+
+    details: more lines worth showing above the error line (every problem of a refused archive,
+    say), printed by the CLI as they are.
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details
 
     def __str__(self) -> str:
         return self.message

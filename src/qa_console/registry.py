@@ -9,7 +9,7 @@ instance's options one by one (so a user file can set just `url` or `api_key` of
 Kinds are the built-ins, named here by "module:Class" strings, plus the entry-point group
 `qa_console.backends`. Listing instances and kinds imports no backend module: a plugin's heavy
 imports (torch, boto3, ...) cost nothing until it is used, and a broken plugin cannot break
-`backends list`. `load(name)` imports only the kind that instance needs; if that import fails
+`backends list`. `build(spec)` imports only the kind that instance needs; if that import fails
 the error names the plugin and the cause, and every other instance keeps working.
 """
 
@@ -344,11 +344,6 @@ def _load_hint(name: str, module: str, error: Exception) -> str:
 # ------------------------------------------------------------------------------- instances
 
 
-def default_instance(preferred: str | None = None, files: Iterable[Path] | None = None) -> str:
-    """The instance `ask` uses: `preferred` (settings.backend) if given, else the first declared."""
-    return preferred or first_instance(read_instances(files))
-
-
 def first_instance(instances: Mapping[str, InstanceSpec]) -> str:
     """The first declared instance's name. Raises ConfigError when none is declared."""
     if not instances:
@@ -357,11 +352,6 @@ def first_instance(instances: Mapping[str, InstanceSpec]) -> str:
             hint=f"add a [backends.NAME] table to {PLUGINS_FILE} or name one with --backend",
         )
     return next(iter(instances))
-
-
-def get_instance(name: str, files: Iterable[Path] | None = None) -> InstanceSpec:
-    """One instance's spec. Raises ConfigError naming the known instances when there is none."""
-    return pick(read_instances(files), name)
 
 
 def pick(instances: Mapping[str, InstanceSpec], name: str) -> InstanceSpec:
@@ -412,10 +402,3 @@ def build(spec: InstanceSpec, defaults: Mapping[str, Any] | None = None) -> Back
         raise ConfigError(
             f"{spec.where}: backend {spec.name!r}: {error.message}", hint=error.hint
         ) from None
-
-
-def load(
-    name: str, files: Iterable[Path] | None = None, defaults: Mapping[str, Any] | None = None
-) -> Backend:
-    """The instance called `name`, built from the merged plugins files. Imports only its kind."""
-    return build(get_instance(name, files), defaults)

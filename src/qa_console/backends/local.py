@@ -68,11 +68,8 @@ class LocalBackend(Backend):
 
     def model_folder(self) -> Path:
         """The folder the model loads from (a model.tar.gz is extracted to the cache first)."""
-        from qa_console.ops.model_files import (
-            check_model_folder,
-            extract_model_archive,
-            model_cache_dir,
-        )
+        from qa_console.ops.model_files import check_model_folder
+        from qa_console.ops.packaging.extract import extract_model_archive, model_cache_dir
 
         if self._folder is not None:
             return self._folder

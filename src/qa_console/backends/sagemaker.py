@@ -18,7 +18,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qa_console.backends.base import (
     Answer,
@@ -28,31 +28,12 @@ from qa_console.backends.base import (
     Stopwatch,
     check_question,
 )
-from qa_console.errors import (
-    AuthError,
-    BackendError,
-    ConfigError,
-    QAConsoleError,
-    TimeoutError_,
-    UsageError,
-)
+from qa_console.errors import BackendError, ConfigError, QAConsoleError, TimeoutError_
+
+if TYPE_CHECKING:
+    from qa_console.ops.aws.target import Target
 
 HEALTH_QUESTION = "ping"
-AUTH_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "IncompleteSignature",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "MissingAuthenticationToken",
-    }
-)
-TIMEOUT_TEXT = "timed out while waiting for a response"
 _INVOKE_OPERATIONS = ("InvokeEndpoint", "InvokeEndpointWithResponseStream")
 
 
@@ -87,43 +68,34 @@ class SageMakerBackend(Backend):
     def endpoint(self) -> str:
         return str(self.settings["endpoint"])
 
-    def _setting(self, key: str, fallback: str) -> str:
-        """An option (plugins.toml, else the settings the registry filled in), else the fallback."""
-        return str(self.settings.get(key) or fallback)
-
     @cached_property
-    def target(self) -> str:
-        return self._setting("target", "local")
+    def target(self) -> Target:
+        """Where the calls go: the `target` and `region` options (plugins.toml, else the
+        settings the registry filled in), else the embedded local AWS in us-east-1."""
+        from qa_console.ops.aws.target import resolve
 
-    @cached_property
-    def region(self) -> str:
-        return self._setting("region", "us-east-1")
+        with self._aws_errors():
+            return resolve(self.settings.get("target"), self.settings.get("region"))
 
-    def _where(self) -> str:
-        return f"{self.target} ({self.region})"
+    def _aws_errors(self) -> contextlib.AbstractContextManager[None]:
+        """boto3/botocore failures inside become typed errors naming this backend's endpoint."""
+        from qa_console.ops.aws.errors import aws_errors
 
-    @contextlib.contextmanager
-    def _aws_errors(self) -> Iterator[None]:
-        """boto3/botocore failures inside become the typed errors of _translate."""
-        try:
-            yield
-        except QAConsoleError:
-            raise
-        except Exception as error:
-            raise self._translate(error) from None
+        return aws_errors(
+            f"ask {self.name}",
+            target=self.__dict__.get("target"),  # None while the target itself is resolved
+            resource=f"endpoint {self.endpoint}",
+            permission="sagemaker:InvokeEndpoint",
+            logs=f"qa-console logs {self.endpoint} (/aws/sagemaker/Endpoints/{self.endpoint})",
+        )
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            from qa_console.ops.aws.target import client
-
             timeout = float(self.settings["timeout_s"])
+            target = self.target
             with self._aws_errors():
-                made = client(
-                    service,
-                    self.target,
-                    self.region,
-                    read_timeout=timeout,
-                    connect_timeout=min(timeout, 10.0),
+                made = target.client(
+                    service, read_timeout=timeout, connect_timeout=min(timeout, 10.0)
                 )
             if service == "sagemaker-runtime":
                 for operation in _INVOKE_OPERATIONS:
@@ -132,6 +104,17 @@ class SageMakerBackend(Backend):
                     )
             self._clients[service] = made
         return self._clients[service]
+
+    @contextlib.contextmanager
+    def _invocation(self) -> Iterator[None]:
+        """One call to the runtime: a read timeout is this backend's time budget running out."""
+        from botocore.exceptions import ReadTimeoutError
+
+        with self._aws_errors():
+            try:
+                yield
+            except ReadTimeoutError:
+                raise self._timeout() from None
 
     def _request(self, question: str, parameters: Mapping[str, Any] | None) -> bytes:
         merged = {**(self.settings["parameters"] or {}), **(parameters or {})}
@@ -142,8 +125,9 @@ class SageMakerBackend(Backend):
     def ask(self, question: str, parameters: Mapping[str, Any] | None = None) -> Answer:
         body = self._request(question, parameters)
         watch = Stopwatch()
-        with self._aws_errors():
-            response = self._client("sagemaker-runtime").invoke_endpoint(
+        client = self._client("sagemaker-runtime")
+        with self._invocation():
+            response = client.invoke_endpoint(
                 EndpointName=self.endpoint,
                 Body=body,
                 ContentType="application/json",
@@ -168,8 +152,9 @@ class SageMakerBackend(Backend):
         one piece (this project's, a JSON list) is yielded once, when the stream ends.
         """
         body = self._request(question, parameters)
-        with self._aws_errors():
-            response = self._client("sagemaker-runtime").invoke_endpoint_with_response_stream(
+        client = self._client("sagemaker-runtime")
+        with self._invocation():
+            response = client.invoke_endpoint_with_response_stream(
                 EndpointName=self.endpoint,
                 Body=body,
                 ContentType="application/json",
@@ -177,7 +162,7 @@ class SageMakerBackend(Backend):
             )
         buffer = b""  # the incomplete last line
         whole = b""  # lines that are not streamed pieces: one JSON reply, parsed at the end
-        with self._aws_errors():
+        with self._invocation():
             for event in response["Body"]:
                 buffer += event.get("PayloadPart", {}).get("Bytes", b"")
                 *lines, buffer = buffer.split(b"\n")
@@ -196,8 +181,9 @@ class SageMakerBackend(Backend):
         """describe_endpoint says InService, then one tiny question is answered."""
         watch = Stopwatch()
         try:
+            client = self._client("sagemaker")
             with self._aws_errors():
-                described = self._client("sagemaker").describe_endpoint(EndpointName=self.endpoint)
+                described = client.describe_endpoint(EndpointName=self.endpoint)
             status = described.get("EndpointStatus")
             if status != "InService":
                 return Health(
@@ -233,100 +219,11 @@ class SageMakerBackend(Backend):
             )
         return text
 
-    def _translate(self, error: Exception) -> QAConsoleError:
-        """A boto3/botocore failure as the typed error a user can act on."""
-        from botocore import exceptions as bx
-
-        where = self._where()
-        local = self.target == "local"
-        if isinstance(error, bx.ProfileNotFound):
-            return ConfigError(
-                f"AWS profile {self.target!r} does not exist",
-                hint="set target to 'local' or to a profile from ~/.aws/config",
-            )
-        if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
-            return AuthError(
-                f"no AWS credentials for {where}",
-                hint=f"run `aws configure --profile {self.target}` (or `aws sso login`), "
-                "or use the local AWS with --target local",
-            )
-        if isinstance(error, bx.ReadTimeoutError):
-            return self._timeout()
-        if isinstance(error, bx.ConnectTimeoutError | bx.EndpointConnectionError):
-            return BackendError(
-                f"cannot reach SageMaker runtime for {where}: {error}",
-                hint="start the local AWS with `qa-console local up`"
-                if local
-                else "check the network and the region",
-            )
-        if isinstance(error, bx.EventStreamError):
-            response = error.response.get("Error", {})
-            return BackendError(
-                f"endpoint {self.endpoint} failed while answering: {response.get('Message')}",
-                hint=self._logs_hint(),
-            )
-        if not isinstance(error, bx.ClientError):
-            return BackendError(f"endpoint {self.endpoint}: {type(error).__name__}: {error}")
-        response = error.response
-        code = str(response.get("Error", {}).get("Code", ""))
-        message = str(response.get("Error", {}).get("Message", ""))
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in AUTH_CODES or status == 403:
-            return AuthError(
-                f"{where} refused the request ({code}): {message}",
-                hint="the credentials need sagemaker:InvokeEndpoint on this endpoint",
-            )
-        validation = code in ("ValidationError", "ValidationException")
-        if validation and ("not found" in message or "Could not find endpoint" in message):
-            return UsageError(
-                f"endpoint {self.endpoint} does not exist in {where}",
-                hint="see the endpoints with `qa-console local status`, or deploy one"
-                if local
-                else "check the endpoint name and region, or deploy it",
-            )
-        if validation and "not in service" in message:
-            return BackendError(
-                f"endpoint {self.endpoint} is not InService yet: {message}",
-                hint="wait for the deploy to finish (`qa-console local status` shows it)"
-                if local
-                else "wait for the deploy to finish (aws sagemaker describe-endpoint)",
-            )
-        if code == "ModelError":
-            original = str(response.get("OriginalMessage") or message)
-            if TIMEOUT_TEXT in original:
-                return TimeoutError_(
-                    f"endpoint {self.endpoint} timed out: the model did not answer within "
-                    "the endpoint's per-request limit (60 s on SageMaker)",
-                    hint="ask for fewer tokens, or use an async endpoint for long requests",
-                )
-            return BackendError(
-                f"the model of endpoint {self.endpoint} failed "
-                f"({response.get('OriginalStatusCode', '?')}): {_original_text(original)}",
-                hint=self._logs_hint(),
-            )
-        if code == "ModelNotReadyException":
-            return BackendError(
-                f"the model of endpoint {self.endpoint} is still loading",
-                hint="try again in a few seconds",
-            )
-        if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-            return BackendError(
-                f"endpoint {self.endpoint} is throttling requests: {message}",
-                hint="too many requests at once (a serverless endpoint's MaxConcurrency): "
-                "wait and retry, or raise MaxConcurrency",
-            )
-        if status == 413:
-            return UsageError(f"the request is too large for endpoint {self.endpoint}: {message}")
-        return BackendError(f"endpoint {self.endpoint} failed ({code or status}): {message}")
-
     def _timeout(self) -> TimeoutError_:
         return TimeoutError_(
             f"endpoint {self.endpoint} did not answer within {self.settings['timeout_s']:g} s",
             hint=f"raise timeout_s of backend {self.name!r}, or ask for fewer tokens",
         )
-
-    def _logs_hint(self) -> str:
-        return f"the endpoint's logs say why: /aws/sagemaker/Endpoints/{self.endpoint}"
 
 
 def _no_retry_after_read_timeout(caught_exception: Exception | None = None, **_: Any) -> None:
@@ -369,17 +266,6 @@ def _piece(line: bytes) -> str | None:
     if isinstance(data, dict) and isinstance(data.get("generated_text"), str):
         return str(data["generated_text"])
     return None
-
-
-def _original_text(original: str) -> str:
-    """The message inside the container's JSON error body, when it is one."""
-    try:
-        data = json.loads(original)
-    except ValueError:
-        return original
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    return original
 
 
 def _snippet(payload: bytes | str, limit: int = 200) -> str:

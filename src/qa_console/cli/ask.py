@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from qa_console.cli.context import state
+from qa_console.cli.output import JsonFlag, Output, print_result
 from qa_console.errors import UsageError
 
 
@@ -27,12 +28,7 @@ def ask(
             help="Backend instance from plugins.toml (default: setting 'backend', else the first).",
         ),
     ] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print one JSON object: answer, backend, latency_ms, question."
-        ),
-    ] = False,
+    as_json: JsonFlag = False,
     stream: Annotated[
         bool,
         typer.Option(
@@ -49,48 +45,30 @@ def ask(
         ),
     ] = None,
 ) -> None:
-    """Ask one question and print the answer."""
-    from qa_console import registry
-    from qa_console.backends.base import Stopwatch, check_question
-    from qa_console.cli import output
+    """Ask one question and print the answer (--json: answer, backend, latency_ms, question)."""
+    from qa_console.chat import ChatSession
 
-    text = check_question(sys.stdin.read() if question == "-" else question)
+    out = Output(as_json)
+    text = sys.stdin.read() if question == "-" else question
     parameters = parse_params(params or [])
-    instances = registry.read_instances()
-    settings = state(ctx).settings()
-    name = backend or settings.backend or registry.first_instance(instances)
-    instance = registry.build(registry.pick(instances, name), settings.values())
+    session = ChatSession(state(ctx).settings().values())
 
     if stream and not as_json:
-        watch = Stopwatch()
-        pieces = []
-        for piece in instance.stream(text, parameters):
-            pieces.append(piece)
-            sys.stdout.write(piece)
-            sys.stdout.flush()
+        reply = session.stream(text, _write_piece, backend, parameters)
         sys.stdout.write("\n")
         sys.stdout.flush()
-        answer_text, latency_ms = "".join(pieces), watch.ms
     else:
-        answer = instance.ask(text, parameters)
-        answer_text, latency_ms = answer.text, answer.latency_ms
-        if as_json:
-            output.print_json(
-                {
-                    "answer": answer_text,
-                    "backend": name,
-                    "latency_ms": round(latency_ms, 3),
-                    "question": text,
-                }
-            )
-        else:
-            output.print_result(answer_text)
+        reply = session.ask(text, backend, parameters)
+    assert reply is not None  # nothing cancels a command-line stream
+    if not stream or as_json:
+        out.result(reply.to_dict(), lambda: print_result(reply.answer))
+    if reply.save_error:
+        out.warn(reply.save_error)
 
-    from qa_console.store import save_answer
 
-    save_error = save_answer(text, answer_text, name, latency_ms, parameters)
-    if save_error:
-        output.warn(save_error)
+def _write_piece(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:

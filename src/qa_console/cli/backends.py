@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from qa_console.cli.context import state
+from qa_console.cli.output import JsonFlag, Output, print_rich
+
+if TYPE_CHECKING:
+    from qa_console.chat import HealthRow
 
 backends_app = typer.Typer(
     help="List backend instances and kinds; check they answer.", no_args_is_help=True
@@ -15,7 +19,7 @@ backends_app = typer.Typer(
 
 @backends_app.command("list")
 def list_backends(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonFlag = False,
     load: Annotated[
         bool,
         typer.Option("--load", help="Import every kind to report plugins that fail to load."),
@@ -27,7 +31,6 @@ def list_backends(
     down or break the listing.
     """
     from qa_console import registry
-    from qa_console.cli import output
 
     files = registry.plugin_files()
     instances = registry.read_instances(files)
@@ -44,12 +47,11 @@ def list_backends(
         }
         for spec in instances.values()
     ]
-    if as_json:
-        output.print_json(
-            {"files": [str(path) for path in files], "instances": instance_rows, "kinds": kind_rows}
-        )
-        return
+    data = {"files": [str(path) for path in files], "instances": instance_rows, "kinds": kind_rows}
+    Output(as_json).result(data, lambda: _print_listing(instance_rows, kind_rows))
 
+
+def _print_listing(instance_rows: list[dict[str, Any]], kind_rows: list[dict[str, Any]]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -66,7 +68,7 @@ def list_backends(
             escape(options),
             f"{row['source']}:{row['line']}",
         )
-    output.print_rich(table)
+    print_rich(table)
 
     kinds_table = Table(title="backend kinds", title_justify="left")
     for column in ("kind", "class", "origin", "status"):
@@ -76,7 +78,7 @@ def list_backends(
         kinds_table.add_row(
             escape(row["name"]), escape(row["target"]), escape(row["origin"]), status
         )
-    output.print_rich(kinds_table)
+    print_rich(kinds_table)
 
 
 def _kind_row(key: str, kind: Any, load: bool) -> dict[str, Any]:
@@ -106,63 +108,39 @@ def check(
     names: Annotated[
         list[str] | None, typer.Argument(help="Instances to check (default: all).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Ask each instance's health check; report health and round-trip latency.
 
     Exits 1 if any instance is unhealthy or fails to load.
     """
-    from qa_console import registry
-    from qa_console.backends.base import Stopwatch
-    from qa_console.cli import output
+    from qa_console.chat import ChatSession
 
-    instances = registry.read_instances()
-    defaults = state(ctx).settings().values()
-    if names:
-        instances = {name: registry.pick(instances, name) for name in names}
-    results: list[dict[str, Any]] = []
-    for spec in instances.values():
-        watch = Stopwatch()
-        try:
-            health = registry.build(spec, defaults).health()
-            ok, detail, latency = health.ok, health.detail, health.latency_ms
-        except Exception as exc:  # a broken plugin is one unhealthy row, not a crash
-            ok, detail, latency = (
-                False,
-                getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}",
-                None,
-            )
-        results.append(
-            {
-                "name": spec.name,
-                "kind": spec.kind,
-                "ok": ok,
-                "detail": detail,
-                "latency_ms": round(latency if latency is not None else watch.ms, 3),
-            }
-        )
-
-    if as_json:
-        output.print_json({"backends": results, "ok": all(row["ok"] for row in results)})
-    else:
-        from rich.markup import escape
-        from rich.table import Table
-
-        table = Table(title="backend health", title_justify="left")
-        for column in ("name", "kind", "health", "latency", "detail"):
-            table.add_column(column)
-        for row in results:
-            health_text = "[green]ok[/]" if row["ok"] else "[red]unhealthy[/]"
-            table.add_row(
-                escape(row["name"]),
-                escape(row["kind"]),
-                health_text,
-                f"{row['latency_ms']:.0f} ms",
-                escape(str(row["detail"])),
-            )
-        output.print_rich(table)
-    if not all(row["ok"] for row in results):
+    rows = ChatSession(state(ctx).settings().values()).check(names)
+    healthy = all(row.ok for row in rows)
+    Output(as_json).result(
+        {"backends": [row.to_dict() for row in rows], "ok": healthy}, lambda: _print_health(rows)
+    )
+    if not healthy:
         raise typer.Exit(1)
+
+
+def _print_health(rows: list[HealthRow]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="backend health", title_justify="left")
+    for column in ("name", "kind", "health", "latency", "detail"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            escape(row.name),
+            escape(row.kind),
+            "[green]ok[/]" if row.ok else "[red]unhealthy[/]",
+            f"{row.latency_ms:.0f} ms",
+            escape(row.detail),
+        )
+    print_rich(table)
 
 
 def register(app: typer.Typer) -> None:

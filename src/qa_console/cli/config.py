@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qa_console.cli.context import state
+from qa_console.cli.output import JsonFlag, Output, print_rich
+
+if TYPE_CHECKING:
+    from qa_console.settings import Settings
 
 config_app = typer.Typer(help="Show or change the settings.", no_args_is_help=True)
 
 
 @config_app.command("show")
-def show(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
+def show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Print every setting, its value and its source (default, file:line, env, flag)."""
-    from qa_console.cli import output
-
     settings = state(ctx).settings()
-    if as_json:
-        data = {"config_file": str(settings.config_file), "settings": settings.to_dict()}
-        output.print_json(data)
-        return
+    data = {"config_file": str(settings.config_file), "settings": settings.to_dict()}
+    Output(as_json).result(data, lambda: _print_settings(settings))
+
+
+def _print_settings(settings: Settings) -> None:
     from rich.table import Table
 
     table = Table(title=f"settings (file: {settings.config_file})", title_justify="left")
@@ -32,7 +32,7 @@ def show(
     table.add_column("source", style="dim")
     for entry in settings.entries():
         table.add_row(entry.key, "-" if entry.value is None else entry.value, entry.source)
-    output.print_rich(table)
+    print_rich(table)
 
 
 @config_app.command("set")

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from qa_console.cli.output import JsonFlag, Output, info, print_rich
+
+if TYPE_CHECKING:
+    from qa_console.store import HistoryEntry
+
 
 def history(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of entries.")] = False,
+    as_json: JsonFlag = False,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="How many entries, newest first.")
     ] = 20,
 ) -> None:
     """Show the answered questions: when, which backend, latency, question and answer."""
-    from qa_console.cli import output
     from qa_console.store import open_store
 
     with open_store() as store:
         entries = store.recent(limit)
-    if as_json:
-        output.print_json([entry.to_dict() for entry in entries])
-        return
+    data = {"entries": [entry.to_dict() for entry in entries]}
+    Output(as_json).result(data, lambda: _print_entries(entries))
+
+
+def _print_entries(entries: list[HistoryEntry]) -> None:
     if not entries:
-        output.info('no questions asked yet: try qa-console ask "..."')
+        info('no questions asked yet: try qa-console ask "..."')
         return
     from rich.markup import escape
     from rich.table import Table
@@ -40,7 +46,7 @@ def history(
             escape(entry.question),
             escape(entry.answer),
         )
-    output.print_rich(table)
+    print_rich(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,91 +4,82 @@ gateway on loopback). It also starts by itself whenever the `local` target is us
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from qa_console.cli.context import state
+from qa_console.cli.output import JsonFlag, Output, info, print_result
+
+if TYPE_CHECKING:
+    from qa_console.localaws.launcher import UpResult
 
 local_app = typer.Typer(
     help="Start, stop and inspect the embedded local AWS (moto, SageMaker runtime, API gateway).",
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
 
 @local_app.command("up")
-def up(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def up(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Start the local AWS (or find the running one) and print where it listens."""
-    from qa_console.cli import output
     from qa_console.localaws import launcher
 
-    region = state(ctx).settings().region
-    if not as_json:
-        output.info("starting the local AWS...")
-    result = launcher.up(region)
-    if as_json:
-        output.print_json(result.to_dict())
-        return
+    out = Output(as_json)
+    out.info("starting the local AWS...")
+    result = launcher.up(state(ctx).settings().region)
+    out.result(result.to_dict(), lambda: _print_up(result))
+
+
+def _print_up(result: UpResult) -> None:
     verb = "started" if result.started else "already running"
-    output.info(f"local AWS {verb} (pid {result.state.pid}) in {result.seconds:.2f} s")
+    info(f"local AWS {verb} (pid {result.state.pid}) in {result.seconds:.2f} s")
     for name in result.state.ports:
-        output.print_result(
+        print_result(
             f"{name:<8} {result.state.url(name)}  {result.state.components.get(name, 'ok')}"
         )
-    output.info('use it from a shell with: eval "$(qa-console local env)"')
+    info('use it from a shell with: eval "$(qa-console local env)"')
 
 
 @local_app.command("down")
-def down(as_json: JsonOption = False) -> None:
+def down(as_json: JsonFlag = False) -> None:
     """Stop the local AWS after it saves its state (buckets, objects, endpoints...)."""
-    from qa_console.cli import output
     from qa_console.localaws import launcher
 
     result = launcher.stop()
-    if as_json:
-        output.print_json(result.to_dict())
-        return
-    if not result.was_running:
-        output.print_result("local AWS is not running")
-        return
-    how = "killed after the grace period" if result.forced else "stopped"
-    output.print_result(
-        f"local AWS {how} (pid {result.pid}) in {result.seconds:.2f} s; "
-        f"state kept in {result.state_dir}"
+    Output(as_json).result(result.to_dict(), lambda: print_result(_stopped(result.to_dict())))
+
+
+def _stopped(data: dict[str, Any]) -> str:
+    if not data["was_running"]:
+        return "local AWS is not running"
+    how = "killed after the grace period" if data["forced"] else "stopped"
+    return (
+        f"local AWS {how} (pid {data['pid']}) in {data['seconds']:.2f} s; "
+        f"state kept in {data['state_dir']}"
     )
 
 
 @local_app.command("status")
-def status(as_json: JsonOption = False) -> None:
+def status(as_json: JsonFlag = False) -> None:
     """What runs, on which ports, since when, and the SageMaker endpoints and S3 buckets in it."""
-    from qa_console.cli import output
     from qa_console.localaws import launcher
 
-    result = launcher.status()
-    if as_json:
-        output.print_json(result.to_dict())
-        return
-    for line in _status_lines(result.to_dict()):
-        output.print_result(line)
+    data = launcher.status().to_dict()
+    Output(as_json).result(data, lambda: print_result("\n".join(_status_lines(data))))
 
 
 @local_app.command("env")
-def env(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def env(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Print `export` lines that point the AWS CLI and boto3 in a shell at the local AWS
     (starting it if needed): eval "$(qa-console local env)"."""
     import shlex
 
-    from qa_console.cli import output
     from qa_console.localaws import launcher
 
-    result = launcher.up(state(ctx).settings().region)
-    if as_json:
-        output.print_json(result.env)
-        return
-    for name, value in result.env.items():
-        output.print_result(f"export {name}={shlex.quote(value)}")
+    env = launcher.up(state(ctx).settings().region).env
+    lines = "\n".join(f"export {name}={shlex.quote(value)}" for name, value in env.items())
+    Output(as_json).result({"env": env}, lambda: print_result(lines))
 
 
 def _status_lines(data: dict[str, Any]) -> list[str]:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qa_console.cli.output import info, print_json, print_result, warn
-from qa_console.cli.progress import RichProgress
+from qa_console.cli.output import JsonFlag, Output, info, print_result, warn
 from qa_console.errors import UsageError
 
 if TYPE_CHECKING:
@@ -89,14 +88,12 @@ def package(
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Skip validating the archive after building it.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Build a SageMaker model.tar.gz (model files at the root, code/inference.py, manifest.json),
     or check or smoke-test an existing one."""
     if check or smoke:
-        _check_and_smoke(
-            path, smoke=smoke, question=question, memory_mb=memory_mb, as_json=json_output
-        )
+        _check_and_smoke(path, smoke=smoke, question=question, memory_mb=memory_mb, as_json=as_json)
         return
     _build(
         path,
@@ -107,7 +104,7 @@ def package(
         threads=threads,
         verify=not no_check,
         memory_mb=memory_mb,
-        as_json=json_output,
+        as_json=as_json,
     )
 
 
@@ -131,8 +128,9 @@ def _build(
             f"{model_dir} is a file; package builds from a model folder",
             hint=f"to validate an archive: qa-console package --check {model_dir}",
         )
+    out = Output(as_json)
     pins = requirements_for(model_dir) if requirements else None
-    with RichProgress(enabled=not as_json, transient=True) as progress:
+    with out.progress(transient=True) as progress:
         result = build(
             model_dir,
             output,
@@ -148,12 +146,8 @@ def _build(
             else None
         )
 
-    if as_json:
-        print_json({"package": result.to_dict(), "check": report.to_dict() if report else None})
-    else:
-        _print_build(result)
-        if report is not None:
-            _print_report(report)
+    data = {"package": result.to_dict(), "check": report.to_dict() if report else None}
+    out.result(data, lambda: _print_build(result, report))
     if report is not None:
         _refuse_if_bad(report)
 
@@ -169,24 +163,26 @@ def _check_and_smoke(
             f"{archive} is a folder; --check and --smoke take a model.tar.gz",
             hint=f"to build one: qa-console package {archive}",
         )
-    with RichProgress(enabled=not as_json, transient=True) as progress:
+    out = Output(as_json)
+    with out.progress(transient=True) as progress:
         report = check_tarball(archive, memory_mb=memory_mb, progress=progress)
         ran: SmokeResult | None = None
         if smoke and report.ok:
             ran = smoke_test(archive, question=question, progress=progress)
-    if as_json:
-        data: dict[str, Any] = {"check": report.to_dict()}
-        if smoke:
-            data["smoke"] = ran.to_dict() if ran else None
-        print_json(data)
-    else:
-        _print_report(report)
-        if ran is not None:
-            _print_smoke(ran)
+    data: dict[str, Any] = {"check": report.to_dict()}
+    if smoke:
+        data["smoke"] = ran.to_dict() if ran else None
+    out.result(data, lambda: _print_check(report, ran))
     _refuse_if_bad(report)
 
 
-def _print_build(result: PackageResult) -> None:
+def _print_check(report: CheckReport, ran: SmokeResult | None) -> None:
+    _print_report(report)
+    if ran is not None:
+        _print_smoke(ran)
+
+
+def _print_build(result: PackageResult, report: CheckReport | None) -> None:
     print_result(
         f"wrote {result.archive} ({result.archive_bytes / 1e6:.1f} MB from "
         f"{result.unpacked_bytes / 1e6:.1f} MB, {len(result.files)} files, {result.seconds:.1f} s)"
@@ -198,6 +194,8 @@ def _print_build(result: PackageResult) -> None:
 
     for name, reason in result.skipped:
         info(f"[dim]left out {escape(name)}: {escape(reason)}[/]")
+    if report is not None:
+        _print_report(report)
 
 
 def _print_report(report: CheckReport) -> None:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from qa_console.cli.context import state
+from qa_console.cli.output import JsonFlag, Output, info, print_rich
 
 if TYPE_CHECKING:
-    from qa_console.ops.training.train import TrainConfig
+    from qa_console.ops.training.sagemaker import SageMakerTrainingResult
+    from qa_console.ops.training.train import TrainConfig, TrainResult
 
 DEFAULT_OUTPUT = Path("artifacts") / "model"
 
@@ -104,9 +106,7 @@ def train_command(
         typer.Option("--image-uri", help="Training image to use instead of the Hugging Face one."),
     ] = None,
     job_name: Annotated[str | None, typer.Option("--job-name", help="SageMaker job name.")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the result as one JSON object.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Fine-tune a T5 model on question/answer data and score it (exact match, F1)."""
     from qa_console.errors import UsageError
@@ -138,26 +138,26 @@ def train_command(
 
 
 def _train_locally(config: TrainConfig, as_json: bool) -> None:
-    from qa_console.cli import output
-    from qa_console.cli.progress import RichProgress
     from qa_console.ops.training.train import last_checkpoint, train
 
+    out = Output(as_json)
     try:
-        with RichProgress(enabled=not as_json) as progress:
+        with out.progress() as progress:
             result = train(config, progress=progress)
     except KeyboardInterrupt:
         checkpoint = last_checkpoint(Path(config.output_dir) / "checkpoints")
         if checkpoint is not None:
-            output.warn(
+            out.warn(
                 f"training interrupted; the last checkpoint is {checkpoint.name}: "
                 "run the same command with --resume to continue from it"
             )
         raise
-    if as_json:
-        output.print_json(result.to_dict())
-        return
-    output.print_rich(metrics_table(result.metrics))
-    output.info(
+    out.result(result.to_dict(), lambda: _print_trained(result))
+
+
+def _print_trained(result: TrainResult) -> None:
+    print_rich(metrics_table(result.metrics))
+    info(
         f"model: {result.output_dir}\n"
         f"{result.steps} steps ({result.epochs:g} epochs) of {result.base_model} in "
         f"{result.train_time_s:.1f} s ({result.samples_per_second:.0f} samples/s), "
@@ -177,57 +177,43 @@ def _train_on_sagemaker(
     job_name: str | None,
     as_json: bool,
 ) -> None:
-    from qa_console.cli import output
-    from qa_console.cli.progress import RichProgress
-    from qa_console.errors import UsageError
-    from qa_console.ops.aws import target as aws
     from qa_console.ops.training.sagemaker import (
         DEFAULT_INSTANCE_TYPE,
         SageMakerTrainingConfig,
+        job_settings,
         launch_training_job,
     )
 
-    settings = state(ctx).settings()
-    if not settings.execution_role:
-        raise UsageError(
-            "training on SageMaker needs an execution role",
-            hint="qa-console config set execution_role arn:aws:iam::<account>:role/<name>",
-        )
-    target, region = str(settings.target), str(settings.region)
-    bucket = settings.bucket or _default_bucket(target, region)
+    out = Output(as_json)
+    cli = state(ctx)
+    settings = cli.settings()
+    target = cli.target()
+    role, bucket, prefix = job_settings(
+        target, settings.execution_role, settings.bucket, settings.folder
+    )
     job = SageMakerTrainingConfig(
         train=config,
-        role_arn=str(settings.execution_role),
+        role_arn=role,
         bucket=bucket,
-        prefix=str(settings.folder or "qa-console"),
-        region=region,
+        prefix=prefix,
         instance_type=instance_type or DEFAULT_INSTANCE_TYPE,
         instance_count=instance_count,
         max_runtime_s=max_runtime,
         image_uri=image_uri,
         job_name=job_name,
     )
-    sagemaker = aws.client("sagemaker", target, region)
-    s3 = aws.client("s3", target, region)
-    with RichProgress(enabled=not as_json) as progress:
-        result = launch_training_job(job, sagemaker, s3, progress=progress)
-    if as_json:
-        output.print_json(result.to_dict())
-        return
+    with out.progress() as progress:
+        result = launch_training_job(job, target, progress=progress)
+    out.result(result.to_dict(), lambda: _print_job(result))
+
+
+def _print_job(result: SageMakerTrainingResult) -> None:
     if result.metrics:
-        output.print_rich(metrics_table(result.metrics))
-    output.info(
+        print_rich(metrics_table(result.metrics))
+    info(
         f"training job {result.job_name}: {result.status}\n"
         f"image: {result.image.uri}\nmodel: {result.output_dir} (from {result.model_artifact})"
     )
-
-
-def _default_bucket(target: str, region: str) -> str:
-    """qa-console-<account>-<region>, as the settings document it."""
-    from qa_console.ops.aws import target as aws
-    from qa_console.ops.aws.s3 import default_bucket
-
-    return default_bucket(aws.client("sts", target, region), region)
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> Any:
@@ -266,14 +252,10 @@ def eval_command(
         typer.Option("--with-context", help="Give the model each question's context passage too."),
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Questions per batch.")] = 32,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the result as one JSON object.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Score a model: exact match and token F1 on one split, predictions saved beside it."""
-    from qa_console.cli import output
-    from qa_console.cli.progress import RichProgress
-    from qa_console.ops.model_files import (
+    from qa_console.ops.packaging.extract import (
         extract_model_archive,
         is_model_archive,
         model_cache_dir,
@@ -287,7 +269,8 @@ def eval_command(
         stem = path.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
         predictions_dir = path.resolve().parent / f"{stem}.predictions"
         path = extract_model_archive(path, model_cache_dir())
-    with RichProgress(enabled=not as_json, transient=True) as progress:
+    out = Output(as_json)
+    with out.progress(transient=True) as progress:
         result = evaluate(
             path,
             split,
@@ -297,16 +280,14 @@ def eval_command(
             predictions_dir=predictions_dir,
             progress=progress,
         )
-    if as_json:
-        output.print_json(result.to_dict())
-        return
     key = f"{split}_with_context" if with_context else split
-    output.print_rich(
-        metrics_table(
-            {key: {"exact_match": result.exact_match, "f1": result.f1, "count": result.count}}
-        )
-    )
-    output.info(f"predictions: {result.predictions_path}")
+    scores = {key: {"exact_match": result.exact_match, "f1": result.f1, "count": result.count}}
+
+    def human() -> None:
+        print_rich(metrics_table(scores))
+        info(f"predictions: {result.predictions_path}")
+
+    out.result(result.to_dict(), human)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,11 +24,11 @@ def tui(
     ] = None,
 ) -> None:
     """Open the terminal UI: chat with a backend and browse the history."""
-    from qa_console import registry
+    from qa_console.chat import ChatSession
 
-    if backend is not None:
-        registry.get_instance(backend)  # an unknown name fails here, with the known names
     settings = state(ctx).settings()
+    if backend is not None:
+        ChatSession(settings.values()).resolve(backend)  # an unknown name fails here, listed
 
     from qa_console.tui.app import QAConsoleApp
 

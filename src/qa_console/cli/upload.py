@@ -10,14 +10,15 @@ An interrupted upload resumes when the same command is run again.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qa_console.cli.context import state
-from qa_console.cli.output import info, print_json, print_result, warn
-from qa_console.cli.progress import RichProgress
-from qa_console.errors import UsageError
+from qa_console.cli.output import JsonFlag, Output, print_result
+
+if TYPE_CHECKING:
+    from qa_console.ops.upload import UploadOutcome
 
 
 def register(app: typer.Typer) -> None:
@@ -40,60 +41,41 @@ def upload(
         int | None,
         typer.Option("--part-size-mb", min=5, help="Multipart part size in MiB (default 16)."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check ARCHIVE, upload it with SHA-256 checksums (resumable), verify it, print its URL."""
+    from qa_console.ops.aws.s3 import MIB
+    from qa_console.ops.upload import upload_model
+
+    out = Output(as_json)
+    cli = state(ctx)
+    settings = cli.settings()
+    with out.progress() as progress:
+        outcome = upload_model(
+            cli.target(),
+            archive,
+            destination,
+            bucket=settings.bucket,
+            folder=settings.folder,
+            part_size=part_size_mb * MIB if part_size_mb else None,
+            progress=progress,
+        )
+    out.result(outcome.to_dict(), lambda: _print(out, outcome))
+
+
+def _print(out: Output, outcome: UploadOutcome) -> None:
     from rich.markup import escape
 
-    from qa_console.ops.aws import s3
-    from qa_console.ops.aws import target as aws
-    from qa_console.ops.packaging.check import check_tarball
-
-    settings = state(ctx).settings()
-    target, region = settings.target, settings.region
-    if archive.is_dir():
-        raise UsageError(
-            f"{archive} is a folder; upload takes a model.tar.gz",
-            hint=f"build one first: qa-console package {archive}",
-        )
-    if destination:
-        s3.parse_s3_url(destination)  # a mistyped URL fails before a big archive is read
-
-    with RichProgress(enabled=not json_output, transient=True) as progress:
-        report = check_tarball(archive, progress=progress)
-    if len(report.errors) > 1:  # the error line names the first; list them all
-        for finding in report.errors:
-            info(escape(f"refused: [{finding.code}] {finding.message}"))
-    report.raise_if_refused()
-    for finding in report.warnings:
-        warn(escape(f"[{finding.code}] {finding.message}"))
-
-    client = aws.client("s3", target, region)
-    bucket, key = s3.resolve_destination(
-        destination,
-        archive.name,
-        bucket=settings.bucket,
-        folder=settings.folder,
-        region=region,
-        sts=lambda: aws.client("sts", target, region),
-    )
-
-    if s3.ensure_bucket(client, bucket, region) and not json_output:
-        info(f"created bucket {bucket} in {region}")
-    part_size = part_size_mb * s3.MIB if part_size_mb else None
-    with RichProgress(enabled=not json_output) as progress:
-        result = s3.upload_file(
-            client, archive, bucket, key, part_size=part_size, progress=progress
-        )
-
-    if json_output:
-        print_json({"upload": result.to_dict(), "check": report.to_dict()})
-        return
+    for finding in outcome.check.warnings:
+        out.warn(escape(f"[{finding.code}] {finding.message}"))
+    result = outcome.upload
+    if outcome.bucket_created:
+        out.info(f"created bucket {result.bucket}")
     if result.skipped:
-        info("the same archive is already there (size and sha256 match): nothing uploaded")
+        out.info("the same archive is already there (size and sha256 match): nothing uploaded")
     else:
         resumed = f", resumed after {result.resumed_parts} parts" if result.resumed_parts else ""
-        info(
+        out.info(
             f"uploaded {result.size / 1e6:.1f} MB in {result.seconds:.1f} s "
             f"({result.bytes_per_second / 1e6:.1f} MB/s, {result.parts} parts{resumed}); "
             "size, sha256 and checksum verified"

@@ -23,16 +23,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from qa_console.localaws.state import LocalAwsState
+    from qa_console.ops.aws.target import Target
 
 
-def ensure_running(region: str | None = None) -> LocalAwsState:
-    """Start the local AWS if it is not running and export its endpoints to this process.
+def local_target(region: str | None = None) -> Target:
+    """The 'local' target's provider (ops/aws/target.py PROVIDERS): the embedded local AWS as a
+    Target, started if it is not running."""
+    from qa_console.localaws.launcher import local_target as make
 
-    Exports AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
-    AWS_DISABLE_HOST_PREFIX_INJECTION and QA_CONSOLE_LOCAL_GATEWAY_URL, plus fake credentials
-    and a default region when none are set. Returns what state.json records.
-    """
-    from qa_console.localaws.launcher import ensure_running as launch
-
-    return launch(region)
+    return make(region)

@@ -2,8 +2,9 @@
 
 `ensure_running()` is what the `local` target calls before building a boto3 client: it reuses a
 live local AWS recorded in the state dir, or starts one (a detached supervisor process, see
-supervisor.py), and exports its endpoints to this process through botocore's standard settings,
-so every boto3 client built afterwards talks to it. Starting is serialised by a file lock, so
+supervisor.py); `local_target()` turns what it finds into a Target whose clients go to it
+(botocore's standard endpoint settings, passed per client: this process's environment is left
+alone). Starting is serialised by a file lock, so
 two commands started at once share one local AWS; a state file whose process is gone, or that
 no longer answers, is cleaned up and replaced.
 """
@@ -17,13 +18,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa_console.errors import OperationError, TimeoutError_, UsageError
 from qa_console.localaws import state as st
+
+if TYPE_CHECKING:
+    from qa_console.ops.aws.target import Connection, Target
 
 START_TIMEOUT = 90.0
 HEALTH_PATIENCE = 10.0  # how long a live but silent supervisor gets before it is replaced
@@ -41,26 +45,48 @@ HEALTHY_CACHE_SECONDS = 2.0
 
 
 def ensure_running(region: str | None = None) -> st.LocalAwsState:
-    """The live local AWS (started if needed), with its endpoints exported to os.environ."""
+    """The live local AWS (started if needed), as its state file records it."""
     directory = st.state_dir()
     _reap()
     current = st.read_state(directory)
     if current is not None and _healthy(directory, current):
-        export_env(current)
         return current
     with st.launch_lock(directory):
         current = st.read_state(directory)
         if current is not None and _healthy(directory, current):
-            export_env(current)
             return current
         if current is not None and _patient_health(directory, current):
-            export_env(current)
             return current
         if current is not None:
             _discard(directory, current)
-        started = _start(directory, region or default_region())
-    export_env(started)
-    return started
+        return _start(directory, region or default_region())
+
+
+def local_target(region: str | None = None) -> Target:
+    """The embedded local AWS as a Target; it starts (or finds) the local AWS on first use."""
+    from qa_console.ops.aws.target import DEFAULT_REGION, LOCAL_HINTS, LOCAL_TARGET, Target
+
+    chosen = region or default_region() or DEFAULT_REGION
+    return Target(LOCAL_TARGET, chosen, connect=lambda: connection(chosen), hints=LOCAL_HINTS)
+
+
+def connection(region: str | None = None) -> Connection:
+    """How clients reach the live local AWS (started if needed): every service at moto,
+    sagemaker-runtime at the runtime, REST APIs at the gateway, with the credentials of the
+    environment when it has some (a test acting as a moto IAM user), else fake ones: the local
+    AWS takes any."""
+    from qa_console.localaws.apigateway.urls import url_template
+    from qa_console.ops.aws.target import Connection
+
+    state = ensure_running(region)
+    key, secret = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    return Connection(
+        endpoint_urls={"*": state.moto_url, "sagemaker-runtime": state.runtime_url},
+        api_urls=url_template(state.gateway_url),
+        credentials={"aws_access_key_id": key, "aws_secret_access_key": secret},
+    )
 
 
 @dataclass
@@ -90,7 +116,7 @@ def up(region: str | None = None) -> UpResult:
     current = ensure_running(region)
     seconds = time.monotonic() - started
     reused = before is not None and before.pid == current.pid
-    return UpResult(current, not reused, seconds, export_env(current, {}))
+    return UpResult(current, not reused, seconds, shell_env(current, os.environ))
 
 
 def default_region() -> str:
@@ -102,44 +128,24 @@ def default_region() -> str:
     )
 
 
-def export_env(
-    state: st.LocalAwsState, environ: MutableMapping[str, str] | None = None
-) -> dict[str, str]:
-    """Point botocore at the local AWS (AWS_ENDPOINT_URL...); fake credentials and a region only
-    where none are set. Returns what was set."""
-    env = os.environ if environ is None else environ
+def shell_env(state: st.LocalAwsState, environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables that point a shell's AWS CLI and boto3 at the local AWS (`qa-console local
+    env`), given that shell's environment: fake credentials and a region only where it has none."""
     exported = {
         "AWS_ENDPOINT_URL": state.moto_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": state.runtime_url,
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-        "QA_CONSOLE_LOCAL_GATEWAY_URL": state.gateway_url,
     }
-    if not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")):
+    if not (environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY")):
         exported.update(FAKE_CREDENTIALS)
-    if not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
+    if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
         exported["AWS_DEFAULT_REGION"] = state.region
-    no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or ""
-    if (env.get("HTTP_PROXY") or env.get("http_proxy")) and st.HOST not in no_proxy:
+    no_proxy = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
+    if (environ.get("HTTP_PROXY") or environ.get("http_proxy")) and st.HOST not in no_proxy:
         exported["NO_PROXY"] = exported["no_proxy"] = ",".join(
             part for part in (no_proxy, st.HOST, "localhost") if part
         )
-    env.update(exported)
-    if environ is None:
-        _exported_to_process.update(exported)
     return exported
-
-
-# What export_env put into os.environ, so a later real-AWS session in the same process (the TUI
-# switching target, say) can take it back out instead of silently talking to the local moto.
-_exported_to_process: dict[str, str] = {}
-
-
-def withdraw_env() -> None:
-    """Undo export_env on os.environ: remove each variable still holding the value it set."""
-    for name, value in list(_exported_to_process.items()):
-        if os.environ.get(name) == value:
-            del os.environ[name]
-        del _exported_to_process[name]
 
 
 def _healthy(directory: Path, state: st.LocalAwsState) -> bool:

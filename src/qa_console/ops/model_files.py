@@ -29,6 +29,7 @@ MODEL_FILES = (
     "special_tokens_map.json",
     "spiece.model",
 )
+RECORD_FILE = "training_record.json"  # what `qa-console train` writes beside the weights
 HINT = "pass a folder written by `qa-console train` (or save_pretrained of a T5/Flan-T5 model)"
 
 
@@ -97,69 +98,6 @@ def quiet_transformers() -> None:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
-
-
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-
-
-def model_cache_dir() -> Path:
-    """Where model archives are extracted for local use: the user's cache dir (XDG_CACHE_HOME)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("qa-console", appauthor=False)) / "models"
-
-
-def is_model_archive(path: Path) -> bool:
-    return path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES)
-
-
-def extract_model_archive(archive: str | Path, cache_root: str | Path) -> Path:
-    """Extract a model.tar.gz once into `cache_root/<sha256 of the archive>` and return the folder
-    holding its config.json (the archive root, as SageMaker tarballs have it), checked with
-    check_model_folder so a bad archive is reported by its own name."""
-    import hashlib
-
-    source = Path(archive).expanduser()
-    digest = hashlib.sha256()
-    try:
-        with source.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as error:
-        raise UsageError(f"cannot read {source}: {error}") from None
-    target = Path(cache_root).expanduser() / digest.hexdigest()
-    if not target.is_dir():
-        safe_extract(source, target)
-    inner = [path for path in target.iterdir() if (path / "config.json").is_file()]
-    folder = inner[0] if len(inner) == 1 and not (target / "config.json").is_file() else target
-    return check_model_folder(folder, label=f"{source} (extracted)").path
-
-
-def safe_extract(archive: str | Path, target: str | Path) -> Path:
-    """Extract a model archive into `target`, which must not exist yet, safely and atomically.
-
-    The member checks are ops/packaging/safe_tar.py's (the same ones `package --check` applies).
-    Extraction goes to a temporary sibling folder renamed into place, so a crash never leaves a
-    half-written folder. If another process created `target` meanwhile, its copy is kept.
-    """
-    import shutil
-    import tempfile
-
-    from qa_console.ops.packaging.safe_tar import safe_extract as extract_checked
-
-    destination = Path(target)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=destination.parent))
-    try:
-        extract_checked(Path(archive).expanduser(), staging)
-        try:
-            staging.rename(destination)
-        except OSError:
-            if not destination.is_dir():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return destination
 
 
 SMALL_MODEL_PARAMETERS = 20_000_000

@@ -7,10 +7,8 @@ Every error a user can cause (QAConsoleError) becomes a one-line notification wi
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -18,10 +16,9 @@ from textual.screen import Screen
 from textual.widgets import Select
 from textual.worker import get_current_worker
 
-from qa_console import registry
-from qa_console.backends.base import Stopwatch, check_question
+from qa_console.backends.base import check_question
+from qa_console.chat import ChatSession
 from qa_console.errors import QAConsoleError
-from qa_console.store import save_answer
 from qa_console.tui import history_io, transcript
 from qa_console.tui.messages import (
     AnswerDone,
@@ -32,9 +29,6 @@ from qa_console.tui.messages import (
 )
 from qa_console.tui.screens.chat import ChatScreen
 from qa_console.tui.transcript import CANCELLED, DONE, FAILED, PENDING, Exchange
-
-if TYPE_CHECKING:
-    from qa_console.backends.base import Backend
 
 ANSWER_GROUP = "answer"
 
@@ -61,8 +55,7 @@ class QAConsoleApp(App[None]):
         self.export_dir = export_dir
         self.exchanges: list[Exchange] = []
         self.backend_names: list[str] = []
-        self._backends: dict[str, Backend] = {}
-        self._backends_lock = threading.Lock()
+        self.session: ChatSession | None = None
 
     async def on_mount(self) -> None:
         await self.push_screen(ChatScreen())
@@ -81,24 +74,18 @@ class QAConsoleApp(App[None]):
 
     def _load_backends(self) -> None:
         try:
-            self.backend_names = list(registry.read_instances())
+            self.session = ChatSession(self.backend_defaults)
+            self.backend_names = self.session.names
+            try:
+                selected = self.session.resolve(self.preferred_backend)
+            except QAConsoleError as error:
+                if not self.backend_names:
+                    raise
+                selected = self.backend_names[0]
+                self.notify(f"{error.message}; using {selected!r}", severity="warning")
         except QAConsoleError as error:
             self.notify(one_line(error.message, error.hint), severity="error")
             return
-        if not self.backend_names:
-            self.notify(
-                "no backend instances are declared (add a [backends.NAME] table to plugins.toml)",
-                severity="error",
-            )
-            return
-        selected = self.preferred_backend
-        if selected not in self.backend_names:
-            if selected is not None:
-                self.notify(
-                    f"no backend instance named {selected!r}; using {self.backend_names[0]!r}",
-                    severity="warning",
-                )
-            selected = self.backend_names[0]
         self.chat.set_backends(self.backend_names, selected)
 
     # ------------------------------------------------------------------------ asking
@@ -119,27 +106,21 @@ class QAConsoleApp(App[None]):
         await self.chat.add_exchange(exchange)
         self.answer(exchange.id, exchange.backend, exchange.question)
 
-    def _backend(self, name: str) -> Backend:
-        """The built instance, cached: a local model is loaded once per session, not per answer."""
-        with self._backends_lock:
-            if name not in self._backends:
-                self._backends[name] = registry.load(name, defaults=self.backend_defaults)
-            return self._backends[name]
-
     @work(thread=True, exclusive=True, group=ANSWER_GROUP)
     def answer(self, exchange_id: int, backend_name: str, question: str) -> None:
-        """Stream one answer and record it. Runs in a thread; touches no widget."""
+        """Stream one answer and record it (the chat session does both). Runs in a thread;
+        touches no widget: every piece is a message."""
         worker = get_current_worker()
-        pieces: list[str] = []
+        if self.session is None:
+            return
+
+        def show(piece: str) -> None:
+            self.post_message(AnswerPiece(exchange_id, piece))
+
         try:
-            backend = self._backend(backend_name)
-            watch = Stopwatch()
-            for piece in backend.stream(question):
-                if worker.is_cancelled:
-                    return
-                pieces.append(piece)
-                self.post_message(AnswerPiece(exchange_id, piece))
-            latency_ms = watch.ms
+            reply = self.session.stream(
+                question, show, backend_name, cancelled=lambda: worker.is_cancelled
+            )
         except QAConsoleError as error:
             if not worker.is_cancelled:
                 self.post_message(AnswerFailed(exchange_id, error.message, error.hint))
@@ -150,10 +131,9 @@ class QAConsoleApp(App[None]):
                 AnswerFailed(exchange_id, f"{type(error).__name__}: {error}", "this is a bug")
             )
             return
-        if worker.is_cancelled:
+        if reply is None or worker.is_cancelled:
             return
-        save_error = save_answer(question, "".join(pieces), backend_name, latency_ms)
-        self.post_message(AnswerDone(exchange_id, latency_ms, save_error))
+        self.post_message(AnswerDone(exchange_id, reply.latency_ms, reply.save_error))
 
     def _exchange(self, exchange_id: int) -> Exchange | None:
         """The exchange still waiting for this message, or None (cancelled, cleared)."""

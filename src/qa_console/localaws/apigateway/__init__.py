@@ -6,9 +6,9 @@ running each Lambda proxy integration's handler from the function's own zip in w
 with API keys, usage-plan throttles and quotas enforced as API Gateway does.
 
     app = create_gateway_app(aws_endpoint_url, region, work_dir)   # a Starlette app
-    invoke_url(api_id, stage, "ask")                               # what a client calls
+    local_invoke_url(gateway_url, api_id, stage, "ask")             # what a client calls
 
-Starlette is imported only by create_gateway_app, so invoke_url stays cheap to import.
+Starlette is imported only by create_gateway_app, so local_invoke_url stays cheap to import.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa_console.localaws.apigateway.urls import GATEWAY_URL_ENV, invoke_url, local_invoke_url
+from qa_console.localaws.apigateway.urls import local_invoke_url, url_template
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["GATEWAY_URL_ENV", "create_gateway_app", "invoke_url", "local_invoke_url"]
+__all__ = ["create_gateway_app", "local_invoke_url", "url_template"]
 
 
 def create_gateway_app(

@@ -15,8 +15,10 @@ what an interruption leaves behind:
   checked for size, metadata and the composite checksum (sha256 of the part digests). An
   object that fails verification is deleted.
 
-Functions take a boto3 S3 client (from ops.aws.client); nothing here knows whether it talks to
-AWS or to the embedded local one.
+Functions take the Target (ops/aws/target.py) and build their clients from it; nothing here knows
+whether it talks to AWS or to the embedded local one. AWS failures become typed errors through
+the one translator (ops/aws/errors.py); the permission an S3 denial needs is named from the
+operation that was denied.
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qa_console.errors import AuthError, BackendError, OperationError, UsageError
+from qa_console.errors import AuthError, OperationError, UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
+from qa_console.ops.aws.errors import aws_errors, error_code, error_status
+
+if TYPE_CHECKING:
+    from qa_console.ops.aws.target import Target
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB
@@ -43,6 +48,7 @@ MAX_PARTS = 10_000
 DEFAULT_CONCURRENCY = 4
 SHA_METADATA = "sha256"  # x-amz-meta-sha256: the whole file's hex sha256
 HASH_CHUNK = 8 * MIB
+NOT_FOUND = ("404", "NoSuchBucket", "NoSuchKey", "NotFound")
 
 
 @dataclass(frozen=True)
@@ -99,13 +105,11 @@ def default_bucket_name(account_id: str, region: str) -> str:
     return f"qa-console-{account_id}-{region}".lower()
 
 
-def default_bucket(sts: Any, region: str) -> str:
+def default_bucket(target: Target) -> str:
     """The default bucket of the caller's account (sts:GetCallerIdentity needs no permission)."""
-    try:
-        account = sts.get_caller_identity()["Account"]
-    except Exception as error:
-        raise _translate(error, "find your AWS account (sts get-caller-identity)") from None
-    return default_bucket_name(str(account), region)
+    with aws_errors("find your AWS account (sts get-caller-identity)", target=target):
+        account = target.client("sts").get_caller_identity()["Account"]
+    return default_bucket_name(str(account), target.region)
 
 
 def object_key(prefix: str, filename: str) -> str:
@@ -125,61 +129,58 @@ def resolve_destination(
     *,
     bucket: str | None,
     folder: str | None,
-    region: str,
-    sts: Callable[[], Any],
+    target: Target,
 ) -> tuple[str, str]:
     """(bucket, key) for an archive: from `url` (s3://bucket/folder/ or a full key) when given,
     else the bucket and folder settings; with no bucket anywhere, qa-console-<account>-<region>
-    (`sts` makes the STS client only then)."""
+    (asking STS for the account only then)."""
     if url:
         bucket, prefix = parse_s3_url(url)
     else:
         prefix = (folder or "").strip("/") + "/"
     if not bucket:
-        bucket = default_bucket(sts(), region)
+        bucket = default_bucket(target)
     return bucket, object_key(prefix.lstrip("/"), filename)
 
 
 # --- bucket ------------------------------------------------------------------------------------
 
 
-def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
+def ensure_bucket(target: Target, bucket: str) -> bool:
     """Create `bucket` unless it exists and is ours; returns True when it was created."""
     from botocore.exceptions import ClientError
 
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return False
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 403:
-            raise AuthError(
-                f"bucket {bucket} exists but you may not use it (403)",
-                hint="choose another bucket (--bucket setting or s3://your-bucket/) or ask for "
-                "s3:ListBucket/s3:PutObject on it",
-            ) from None
-        if status != 404 and _code(error) not in ("NoSuchBucket", "NotFound", "404"):
-            raise _translate(error, f"look up bucket {bucket}") from None
-    except Exception as error:
-        raise _translate(error, f"look up bucket {bucket}") from None
+    s3 = target.client("s3")
+    with aws_errors(f"look up bucket {bucket}", target=target, resource=f"bucket {bucket}"):
+        try:
+            s3.head_bucket(Bucket=bucket)
+            return False
+        except ClientError as error:
+            if error_status(error) == 403:
+                raise AuthError(
+                    f"bucket {bucket} exists but you may not use it (403)",
+                    hint="choose another bucket (--bucket setting or s3://your-bucket/) or ask "
+                    "for s3:ListBucket/s3:PutObject on it",
+                ) from None
+            if error_status(error) != 404 and error_code(error) not in NOT_FOUND:
+                raise
 
     arguments: dict[str, Any] = {"Bucket": bucket}
-    if region != "us-east-1":  # us-east-1 is the one region that refuses a LocationConstraint
-        arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(**arguments)
-    except ClientError as error:
-        code = _code(error)
-        if code == "BucketAlreadyOwnedByYou":
-            return False
-        if code == "BucketAlreadyExists":
-            raise UsageError(
-                f"bucket name {bucket} is taken by another AWS account",
-                hint="choose another bucket: qa-console config set bucket NAME, or s3://NAME/",
-            ) from None
-        raise _translate(error, f"create bucket {bucket}", "s3:CreateBucket") from None
-    except Exception as error:
-        raise _translate(error, f"create bucket {bucket}") from None
+    if target.region != "us-east-1":  # the one region that refuses a LocationConstraint
+        arguments["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
+    with aws_errors(f"create bucket {bucket}", target=target, resource=f"bucket {bucket}"):
+        try:
+            s3.create_bucket(**arguments)
+        except ClientError as error:
+            code = error_code(error)
+            if code == "BucketAlreadyOwnedByYou":
+                return False
+            if code == "BucketAlreadyExists":
+                raise UsageError(
+                    f"bucket name {bucket} is taken by another AWS account",
+                    hint="choose another bucket: qa-console config set bucket NAME, or s3://NAME/",
+                ) from None
+            raise
     return True
 
 
@@ -187,7 +188,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
 
 
 def upload_file(
-    s3: Any,
+    target: Target,
     path: str | Path,
     bucket: str,
     key: str,
@@ -199,10 +200,27 @@ def upload_file(
 ) -> UploadResult:
     """Upload `path` to s3://bucket/key as a checksummed multipart upload, resuming an
     interrupted one for the same file, and verify the object. See the module docstring."""
-    started = time.perf_counter()
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"{path}: no such file", hint="give the path of a model.tar.gz")
+    url = f"s3://{bucket}/{key}"
+    with aws_errors(f"upload {path.name} to {url}", target=target, resource=f"bucket {bucket}"):
+        return _upload_file(
+            target.client("s3"), path, bucket, key, part_size, concurrency, state_dir, progress
+        )
+
+
+def _upload_file(
+    s3: Any,
+    path: Path,
+    bucket: str,
+    key: str,
+    part_size: int | None,
+    concurrency: int,
+    state_dir: str | Path | None,
+    progress: ProgressCallback,
+) -> UploadResult:
+    started = time.perf_counter()
     size = path.stat().st_size
     url = f"s3://{bucket}/{key}"
     file_sha = _sha256_file(path, size, progress)
@@ -283,16 +301,13 @@ def _sha256_file(path: Path, size: int, progress: ProgressCallback) -> str:
 def _start(
     s3: Any, bucket: str, key: str, size: int, file_sha: str, part_size: int, state_file: Path
 ) -> _State:
-    try:
-        created = s3.create_multipart_upload(
-            Bucket=bucket,
-            Key=key,
-            ChecksumAlgorithm="SHA256",
-            Metadata={SHA_METADATA: file_sha},
-            ContentType="application/gzip",
-        )
-    except Exception as error:
-        raise _translate(error, f"start uploading to s3://{bucket}/{key}", "s3:PutObject") from None
+    created = s3.create_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        ChecksumAlgorithm="SHA256",
+        Metadata={SHA_METADATA: file_sha},
+        ContentType="application/gzip",
+    )
     state = _State(bucket, key, created["UploadId"], file_sha, size, part_size)
     _save(state_file, state)
     return state
@@ -340,9 +355,9 @@ def _list_parts(s3: Any, state: _State) -> dict[int, str] | None:
                 return parts
             marker = int(page["NextPartNumberMarker"])
     except ClientError as error:
-        if _code(error) in ("NoSuchUpload", "404"):
+        if error_code(error) in ("NoSuchUpload", "404"):
             return None
-        raise _translate(error, "resume the upload", "s3:ListMultipartUploadParts") from None
+        raise
 
 
 def _abort_others(s3: Any, bucket: str, key: str, *, keep: str) -> None:
@@ -420,22 +435,21 @@ def _send_part(s3: Any, path: Path, state: _State, number: int) -> dict[str, str
         handle.seek((number - 1) * state.part_size)
         body = handle.read(state.part_size)
     checksum = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
-    try:
-        reply = s3.upload_part(
-            Bucket=state.bucket,
-            Key=state.key,
-            UploadId=state.upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-        )
-    except Exception as error:
-        raise _translate(error, f"upload part {number}", "s3:PutObject") from None
+    reply = s3.upload_part(
+        Bucket=state.bucket,
+        Key=state.key,
+        UploadId=state.upload_id,
+        PartNumber=number,
+        Body=body,
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=checksum,
+    )
     return {"ETag": reply["ETag"], "ChecksumSHA256": checksum}
 
 
 def _complete(s3: Any, state: _State, state_file: Path) -> str:
+    from botocore.exceptions import ClientError
+
     parts = [
         {"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": part["ChecksumSHA256"]}
         for number, part in sorted(state.parts.items())
@@ -447,8 +461,8 @@ def _complete(s3: Any, state: _State, state_file: Path) -> str:
             UploadId=state.upload_id,
             MultipartUpload={"Parts": parts},
         )
-    except Exception as error:
-        code = _code(error)
+    except ClientError as error:
+        code = error_code(error)
         if code in ("InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"):
             _abort(s3, state.bucket, state.key, state.upload_id)
             state_file.unlink(missing_ok=True)
@@ -456,7 +470,7 @@ def _complete(s3: Any, state: _State, state_file: Path) -> str:
                 f"S3 refused to assemble the upload ({code})",
                 hint="run the upload again: it starts clean",
             ) from None
-        raise _translate(error, "complete the upload", "s3:PutObject") from None
+        raise
     state_file.unlink(missing_ok=True)
     ordered = [part["ChecksumSHA256"] for _, part in sorted(state.parts.items())]
     digests = b"".join(base64.b64decode(checksum) for checksum in ordered)
@@ -490,11 +504,9 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
         head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         return head
     except ClientError as error:
-        if _code(error) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(error) in NOT_FOUND:
             return None
-        raise _translate(error, f"read s3://{bucket}/{key}", "s3:GetObject") from None
-    except Exception as error:
-        raise _translate(error, f"read s3://{bucket}/{key}") from None
+        raise
 
 
 def _same_object(head: dict[str, Any], size: int, file_sha: str) -> bool:
@@ -535,48 +547,3 @@ def _save(state_file: Path, state: _State) -> None:
     temporary = state_file.with_suffix(".tmp")
     temporary.write_text(json.dumps(asdict(state)), encoding="utf-8")
     os.replace(temporary, state_file)
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-def _code(error: BaseException) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def _translate(error: BaseException, action: str, permission: str | None = None) -> Exception:
-    """A typed qa-console error for a botocore failure, with what to do about it."""
-    from botocore import exceptions as bc
-
-    if isinstance(error, AuthError | UsageError | OperationError | BackendError):
-        return error
-    if isinstance(error, bc.NoCredentialsError | bc.PartialCredentialsError):
-        return AuthError(
-            f"cannot {action}: no AWS credentials",
-            hint="run `aws configure` (or choose a profile with --target), or use --target local",
-        )
-    if isinstance(error, bc.EndpointConnectionError | bc.ConnectTimeoutError):
-        return BackendError(
-            f"cannot {action}: S3 is unreachable ({error})",
-            hint="check the network, the region, and for --target local `qa-console local status`",
-        )
-    code = _code(error)
-    denied = (
-        "AccessDenied",
-        "403",
-        "AllAccessDisabled",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-    )
-    if code in denied:
-        needed = f" (needs {permission})" if permission else ""
-        return AuthError(
-            f"cannot {action}: access denied{needed}",
-            hint="grant the permission to your user or role, or choose a bucket you own",
-        )
-    if code in ("ExpiredToken", "ExpiredTokenException", "InvalidToken"):
-        return AuthError(f"cannot {action}: the AWS session has expired", hint="log in again")
-    return BackendError(f"cannot {action}: {error}")

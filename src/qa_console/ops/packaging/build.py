@@ -40,9 +40,9 @@ from typing import Any, BinaryIO
 
 from qa_console.errors import OperationError, UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
+from qa_console.ops.model_files import RECORD_FILE
 from qa_console.ops.packaging import layout
 from qa_console.ops.packaging.gzip_parallel import ParallelGzipWriter
-from qa_console.ops.training.train import RECORD_FILE
 
 MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z: any fixed value works; 0 upsets some tools
 FILE_MODE = 0o644

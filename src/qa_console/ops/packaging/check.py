@@ -100,15 +100,29 @@ class CheckReport:
         return data
 
     def raise_if_refused(self) -> None:
-        """UsageError (exit 2) naming the first problem, for callers that must not go on."""
+        """ArchiveRefused (exit 2) naming the first problem and listing all of them, for callers
+        that must not go on."""
         if self.ok:
             return
         first = self.errors[0]
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        raise UsageError(
+        listed = tuple(f"refused: [{f.code}] {f.message}" for f in self.errors)
+        raise ArchiveRefused(
             f"{self.archive.name} refused: {first.message}{more}",
             hint=first.hint or f"see `qa-console package --check {self.archive}`",
+            details=listed if len(listed) > 1 else (),
+            report=self,
         )
+
+
+class ArchiveRefused(UsageError):
+    """A model.tar.gz that would not serve; `report` holds every finding."""
+
+    def __init__(
+        self, message: str, *, hint: str | None, details: tuple[str, ...], report: CheckReport
+    ) -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.report = report
 
 
 def check_tarball(

@@ -12,8 +12,9 @@ Steps, each reported as progress:
   5. poll DescribeTrainingJob until it ends, reporting its secondary status;
   6. download model.tar.gz from the job's output path and extract it safely into the output folder.
 
-All AWS calls are plain boto3 calls on clients the caller passes in (built with
-qa_console.ops.aws.target.client), so the same code runs against AWS and the embedded local AWS.
+All AWS calls are plain boto3 calls on clients of the Target the caller passes in
+(ops/aws/target.py), so the same code runs against AWS and the embedded local AWS; their
+failures become typed errors through the one translator (ops/aws/errors.py).
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa_console.errors import OperationError, TimeoutError_, UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
+from qa_console.ops.aws.errors import aws_errors, error_code
 from qa_console.ops.training.train import TRAINING_FIELDS, TrainConfig
+
+if TYPE_CHECKING:
+    from qa_console.ops.aws.target import Target
 
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
 IMAGE_DATA = "sagemaker/core/image_uri_config/huggingface.json"
@@ -46,8 +51,6 @@ SOURCE_MODULES = (
     "events.py",
     "ops/__init__.py",
     "ops/model_files.py",
-    "ops/packaging/__init__.py",
-    "ops/packaging/safe_tar.py",
     "ops/training/__init__.py",
     "ops/training/data.py",
     "ops/training/evaluate.py",
@@ -82,7 +85,6 @@ class SageMakerTrainingConfig:
     role_arn: str
     bucket: str
     prefix: str = "qa-console"
-    region: str = "us-east-1"
     instance_type: str = DEFAULT_INSTANCE_TYPE
     instance_count: int = 1
     volume_size_gb: int = 30
@@ -307,10 +309,24 @@ def default_job_name(base_model: str, now: datetime | None = None) -> str:
 # --- the job -----------------------------------------------------------------------------------
 
 
+def job_settings(
+    target: Target, execution_role: str | None, bucket: str | None, folder: str | None
+) -> tuple[str, str, str]:
+    """(role ARN, bucket, key prefix) of a training job from the settings: the execution role is
+    required, the bucket defaults to qa-console-<account>-<region>, the prefix to qa-console."""
+    from qa_console.ops.aws.s3 import default_bucket
+
+    if not execution_role:
+        raise UsageError(
+            "training on SageMaker needs an execution role",
+            hint="qa-console config set execution_role arn:aws:iam::<account>:role/<name>",
+        )
+    return execution_role, bucket or default_bucket(target), folder or "qa-console"
+
+
 def launch_training_job(
     config: SageMakerTrainingConfig,
-    sagemaker: Any,
-    s3: Any,
+    target: Target,
     progress: ProgressCallback = ignore_progress,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SageMakerTrainingResult:
@@ -337,7 +353,7 @@ def launch_training_job(
     image = (
         TrainingImage(config.image_uri, "custom", "", "", "image given with --image-uri")
         if config.image_uri
-        else training_image(config.region)
+        else training_image(target.region)
     )
     if image.note:
         progress(ProgressEvent("image", image.note))
@@ -351,7 +367,7 @@ def launch_training_job(
     prefix = f"{config.prefix.strip('/')}/training/{job_name}".lstrip("/")
     from qa_console.ops.aws.s3 import ensure_bucket
 
-    ensure_bucket(s3, config.bucket, config.region)
+    ensure_bucket(target, config.bucket)
     with tempfile.TemporaryDirectory(prefix="qa-console-sm-") as work:
         workdir = Path(work)
         channels = _write_channels(dataset, workdir / "data")
@@ -364,7 +380,10 @@ def launch_training_job(
                     "upload", f"s3://{config.bucket}/{key}", number - 1, len(uploads), "files"
                 )
             )
-            _upload(s3, path, config.bucket, key)
+            with aws_errors(
+                f"upload s3://{config.bucket}/{key}", target=target, resource=config.bucket
+            ):
+                target.client("s3").upload_file(str(path), config.bucket, key)
         progress(
             ProgressEvent(
                 "upload", "data and code uploaded", len(uploads), len(uploads), "files", done=True
@@ -404,21 +423,17 @@ def launch_training_job(
             "VolumeSizeInGB": config.volume_size_gb,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": config.max_runtime_s},
-        "HyperParameters": hyperparameters(train_config, job_name, source_uri, config.region),
+        "HyperParameters": hyperparameters(train_config, job_name, source_uri, target.region),
         "Tags": [{"Key": "qa-console", "Value": "training"}],
     }
-    from botocore.exceptions import ClientError
-
     progress(ProgressEvent("job", f"creating training job {job_name}"))
-    try:
-        created = sagemaker.create_training_job(**request)
-    except ClientError as error:
-        raise _aws_error(error, f"SageMaker refused training job {job_name}") from None
+    with aws_errors(f"create training job {job_name}", target=target):
+        created = target.client("sagemaker").create_training_job(**request)
     description = wait_for_training_job(
-        sagemaker, job_name, progress, config.poll_interval_s, config.timeout_s, sleep
+        target, job_name, progress, config.poll_interval_s, config.timeout_s, sleep
     )
     artifact = str(description.get("ModelArtifacts", {}).get("S3ModelArtifacts", ""))
-    download_model(s3, artifact, output_dir, progress)
+    download_model(target, artifact, output_dir, progress)
     record: dict[str, Any] = {}
     record_file = output_dir / "training_record.json"
     if record_file.is_file():
@@ -436,7 +451,7 @@ def launch_training_job(
 
 
 def wait_for_training_job(
-    sagemaker: Any,
+    target: Target,
     job_name: str,
     progress: ProgressCallback = ignore_progress,
     poll_interval_s: float = 30.0,
@@ -448,15 +463,12 @@ def wait_for_training_job(
     Returns the final description when it Completed; raises OperationError when it Failed or
     was Stopped, TimeoutError_ when `timeout_s` passes first (the job keeps running).
     """
-    from botocore.exceptions import ClientError
-
+    sagemaker = target.client("sagemaker")
     started = time.monotonic()
     seen: str | None = None
     while True:
-        try:
+        with aws_errors(f"read training job {job_name}", target=target):
             description: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=job_name)
-        except ClientError as error:
-            raise _aws_error(error, f"cannot read training job {job_name}") from None
         status = str(description.get("TrainingJobStatus", ""))
         secondary = str(description.get("SecondaryStatus", ""))
         transitions = description.get("SecondaryStatusTransitions") or []
@@ -491,12 +503,13 @@ def wait_for_training_job(
 
 
 def download_model(
-    s3: Any, artifact_uri: str, output_dir: Path, progress: ProgressCallback
+    target: Target, artifact_uri: str, output_dir: Path, progress: ProgressCallback
 ) -> Path:
     """Download the job's model.tar.gz and extract it (safely) as `output_dir`, replacing it."""
     from botocore.exceptions import ClientError
 
-    from qa_console.ops.model_files import check_model_folder, safe_extract
+    from qa_console.ops.model_files import check_model_folder
+    from qa_console.ops.packaging.extract import extract_atomically
 
     match = re.fullmatch(r"s3://([^/]+)/(.+)", artifact_uri)
     if match is None:
@@ -506,12 +519,17 @@ def download_model(
         prefix="qa-console-model-", dir=_scratch_dir(output_dir)
     ) as work:
         archive = Path(work) / "model.tar.gz"
-        try:
-            size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
-        except ClientError as error:
-            raise _aws_error(
-                error, f"the training job completed but its model is not at {artifact_uri}"
-            ) from None
+        s3 = target.client("s3")
+        with aws_errors(f"download {artifact_uri}", target=target, resource=artifact_uri):
+            try:
+                size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            except ClientError as error:
+                if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                raise OperationError(
+                    f"the training job completed but its model is not at {artifact_uri}",
+                    hint="read the job's logs: CloudWatch group /aws/sagemaker/TrainingJobs",
+                ) from None
         done = 0
 
         def counted(amount: int) -> None:
@@ -519,12 +537,10 @@ def download_model(
             done += amount
             progress(ProgressEvent("download", "model.tar.gz", done, size, "bytes"))
 
-        try:
+        with aws_errors(f"download {artifact_uri}", target=target, resource=artifact_uri):
             s3.download_file(bucket, key, str(archive), Callback=counted)
-        except ClientError as error:
-            raise _aws_error(error, f"cannot download {artifact_uri}") from None
         progress(ProgressEvent("download", "model.tar.gz", size, size, "bytes", done=True))
-        extracted = safe_extract(archive, Path(work) / "model")
+        extracted = extract_atomically(archive, Path(work) / "model")
         check_model_folder(extracted, label=f"{artifact_uri} (extracted)")
         if output_dir.exists():
             shutil.rmtree(output_dir)
@@ -538,25 +554,3 @@ def _scratch_dir(output_dir: Path) -> Path:
 
     make_output_dir(output_dir.parent)
     return output_dir.parent
-
-
-def _upload(s3: Any, path: Path, bucket: str, key: str) -> None:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.upload_file(str(path), bucket, key)
-    except ClientError as error:
-        raise _aws_error(error, f"cannot upload to s3://{bucket}/{key}") from None
-
-
-def _aws_error(error: Any, message: str) -> Exception:
-    from qa_console.errors import AuthError
-
-    details = error.response.get("Error", {})
-    code = str(details.get("Code", ""))
-    text = f"{message}: {code}: {details.get('Message', '')}".rstrip(": ")
-    if code in ("AccessDenied", "AccessDeniedException", "403", "UnrecognizedClientException"):
-        return AuthError(text, hint="check the credentials and the permissions of the AWS target")
-    if code in ("ValidationException", "ResourceLimitExceeded"):
-        return UsageError(text)
-    return OperationError(text)

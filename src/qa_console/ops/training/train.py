@@ -38,14 +38,13 @@ from typing import Any
 
 from qa_console.errors import UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
-from qa_console.ops.model_files import threads_for, torch_threads
+from qa_console.ops.model_files import RECORD_FILE, threads_for, torch_threads
 from qa_console.ops.training.tiny_model import TINY
 
 DEFAULT_BASE_MODEL = "google/flan-t5-base"
 INPUT_FORMATS = ("both", "context", "question")
 CHECKPOINT_DIR = "checkpoints"
 RUN_FILE = "run.json"
-RECORD_FILE = "training_record.json"
 LOSS_CURVE_FILE = "loss_curve.png"
 OFFLINE_HINT = "use --base-model tiny (offline, built from the data) or a local model folder"
 
