@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 
 from qa_console import __version__
-from qa_console.cli import ask, backends, config, history, local, package, train, tui, upload
+from qa_console.cli import (
+    ask,
+    backends,
+    config,
+    deploy,
+    history,
+    local,
+    package,
+    status,
+    train,
+    tui,
+    upload,
+)
 from qa_console.cli.context import CliState
 from qa_console.errors import EXIT_INTERRUPTED, QAConsoleError, UsageError
 
@@ -66,6 +78,8 @@ history.register(app)
 train.register(app)
 package.register(app)
 upload.register(app)
+deploy.register(app)
+status.register(app)
 local.register(app)
 tui.register(app)
 

@@ -1,4 +1,5 @@
-"""History of answered questions in SQLite (data_dir()/history.sqlite3).
+"""The SQLite store (data_dir()/history.sqlite3): answered questions here, and the record of
+resources created in AWS (resources.py).
 
 Durability: WAL journal, `synchronous=FULL`, and one committed transaction per insert, so a
 process killed mid-write loses at most the row being written, never an earlier one. Several
@@ -90,6 +91,16 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def write(self, sql: str, arguments: tuple[Any, ...] | list[Any] = ()) -> int:
+        """One statement in its own committed transaction; returns the row id it inserted."""
+        with self._lock, _transaction(self._db):
+            cursor = self._db.execute(sql, arguments)
+        return int(cursor.lastrowid or 0)
+
+    def read(self, sql: str, arguments: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, arguments).fetchall())
+
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -105,30 +116,26 @@ class Store:
     ) -> int:
         """Insert one answered question in its own committed transaction; returns its id."""
         when = (created_at or datetime.now(UTC)).astimezone(UTC).isoformat()
-        with self._lock, _transaction(self._db):
-            cursor = self._db.execute(
-                "INSERT INTO questions (question, answer, backend, latency_ms, created_at,"
-                " parameters) VALUES (?, ?, ?, ?, ?, ?)",
-                (question, answer, backend, latency_ms, when, json.dumps(dict(parameters or {}))),
-            )
-        return int(cursor.lastrowid or 0)
+        return self.write(
+            "INSERT INTO questions (question, answer, backend, latency_ms, created_at,"
+            " parameters) VALUES (?, ?, ?, ?, ?, ?)",
+            (question, answer, backend, latency_ms, when, json.dumps(dict(parameters or {}))),
+        )
 
     def recent(self, limit: int = 20) -> list[HistoryEntry]:
         """The newest `limit` entries, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, question, answer, backend, latency_ms, created_at, parameters"
-                " FROM questions ORDER BY created_at DESC, id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
+        rows = self.read(
+            "SELECT id, question, answer, backend, latency_ms, created_at, parameters"
+            " FROM questions ORDER BY created_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
         return [
             HistoryEntry(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
             for row in rows
         ]
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM questions").fetchone()[0])
+        return int(self.read("SELECT count(*) FROM questions")[0][0])
 
 
 def open_store(path: Path | None = None) -> Store:

@@ -1,4 +1,5 @@
-"""Schema upgrades of the history database, in order. Never edit a released step: add a new one.
+"""Schema upgrades of the store (questions asked, resources created in AWS), in order. Never edit
+a released step: add a new one.
 
 The database's schema version is SQLite's `PRAGMA user_version`: 0 for a new file, else the
 number of steps applied. Each step runs in its own transaction together with the version bump,
@@ -41,9 +42,33 @@ def _v2_parameters_and_time_index(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX questions_created_at ON questions (created_at)")
 
 
+def _v3_resources(db: sqlite3.Connection) -> None:
+    # What qa-console created in an AWS account (or the local one), so teardown deletes exactly
+    # that and a failed deploy rolls back only what its own run made.
+    db.execute(
+        """
+        CREATE TABLE resources (
+            id          INTEGER PRIMARY KEY,
+            run_id      TEXT NOT NULL,   -- one deploy/expose/create-role run
+            target      TEXT NOT NULL,   -- 'local' or the AWS profile
+            region      TEXT NOT NULL,
+            endpoint    TEXT NOT NULL,   -- the endpoint the resource serves ('' if none)
+            kind        TEXT NOT NULL,   -- sagemaker-model, sagemaker-endpoint-config, ...
+            name        TEXT NOT NULL,   -- the name or id AWS knows it by
+            arn         TEXT NOT NULL DEFAULT '',
+            details     TEXT NOT NULL DEFAULT '{}',  -- JSON: what deleting it needs
+            created_at  TEXT NOT NULL,
+            deleted_at  TEXT            -- NULL while it exists
+        )
+        """
+    )
+    db.execute("CREATE INDEX resources_endpoint ON resources (target, region, endpoint)")
+
+
 UPGRADES: tuple[Upgrade, ...] = (
     Upgrade(1, "questions table", _v1_questions),
     Upgrade(2, "parameters column and created_at index", _v2_parameters_and_time_index),
+    Upgrade(3, "resources created in AWS", _v3_resources),
 )
 
 LATEST_VERSION = UPGRADES[-1].version

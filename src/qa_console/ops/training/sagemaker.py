@@ -19,6 +19,7 @@ failures become typed errors through the one translator (ops/aws/errors.py).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -35,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 from qa_console.errors import OperationError, TimeoutError_, UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
 from qa_console.ops.aws.errors import aws_errors, error_code
+from qa_console.ops.aws.images import ContainerImage, huggingface_image
 from qa_console.ops.training.train import TRAINING_FIELDS, TrainConfig
 
 if TYPE_CHECKING:
     from qa_console.ops.aws.target import Target
 
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
-IMAGE_DATA = "sagemaker/core/image_uri_config/huggingface.json"
 ENTRY_POINT = "train_entry.py"
 # The files of the qa_console package the entry point imports, copied into sourcedir.tar.gz at
 # the same paths. Read with importlib.resources: a wheel install has them as a checkout does.
@@ -67,17 +68,6 @@ FIXED_MTIME = 1_700_000_000  # sourcedir.tar.gz: same files -> same bytes -> sam
 
 
 @dataclass(frozen=True)
-class TrainingImage:
-    """The training container chosen, and why (a sentence when it is not an exact match)."""
-
-    uri: str
-    transformers_version: str
-    pytorch_version: str
-    py_version: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
 class SageMakerTrainingConfig:
     """A SageMaker training job: the training settings plus where and on what it runs."""
 
@@ -100,7 +90,7 @@ class SageMakerTrainingResult:
     job_name: str
     job_arn: str
     status: str
-    image: TrainingImage
+    image: ContainerImage
     model_artifact: str
     output_dir: Path
     billable_seconds: int | None
@@ -115,92 +105,21 @@ class SageMakerTrainingResult:
 # --- the image ---------------------------------------------------------------------------------
 
 
-def image_uri_data() -> dict[str, Any]:
-    """sagemaker-core's bundled huggingface.json, found through package metadata (no import)."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        path = Path(str(distribution("sagemaker-core").locate_file(IMAGE_DATA)))
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (PackageNotFoundError, OSError, json.JSONDecodeError) as error:
-        raise UsageError(
-            f"cannot read the SageMaker image-URI data ({error})",
-            hint="install the aws extra: pip install 'qa-console[aws]'",
-        ) from None
-    return data
-
-
 def training_image(
     region: str, transformers_version: str | None = None, data: dict[str, Any] | None = None
-) -> TrainingImage:
+) -> ContainerImage:
     """The Hugging Face PyTorch training image for `region` whose transformers version matches
     `transformers_version` (default: the installed one), or else the newest image of the same
     major version at or below it (the closest one that can run this code), with a note saying so.
-    """
+    The training images are GPU-only."""
     if transformers_version is None:
         from importlib.metadata import version
 
         transformers_version = version("transformers")
-    training = (data or image_uri_data())["training"]
-    versions: dict[str, Any] = training["versions"]
-    wanted = _version_tuple(transformers_version)
-    available = sorted(versions, key=_version_tuple)
-    same_major = [v for v in available if _version_tuple(v)[0] == wanted[0]]
-    exact = [v for v in same_major if _version_tuple(v)[:2] == wanted[:2]]
-    older = [v for v in same_major if _version_tuple(v) <= wanted]
-    candidates = exact or older or same_major
-    if not candidates:
-        raise UsageError(
-            f"no Hugging Face training image has transformers {wanted[0]}.x "
-            f"(installed: {transformers_version}; images: {', '.join(available)})",
-            hint="install a transformers version that has a training image, or pass --image-uri",
-        )
-    chosen = candidates[-1]
-    entry = versions[chosen]
-    framework = next(key for key in entry if key.startswith("pytorch"))
-    spec = entry[framework]
-    registry = spec["registries"].get(region)
-    if registry is None:
-        raise UsageError(
-            f"the Hugging Face training image {chosen} is not published in region {region}",
-            hint=f"pick a region among: {', '.join(sorted(spec['registries']))}",
-        )
-    pytorch = framework.removeprefix("pytorch")
-    py_version = spec["py_versions"][-1]
-    processor = "gpu"
-    tag = "-".join(
-        part
-        for part in (
-            f"{pytorch}-transformers{chosen}",
-            processor,
-            py_version,
-            spec.get("container_version", {}).get(processor, ""),
-        )
-        if part
-    )
-    uri = f"{registry}.dkr.{_ecr_host(region)}/{spec['repository']}:{tag}"
-    note = ""
-    if _version_tuple(chosen)[:2] != wanted[:2]:
-        note = (
-            f"transformers {transformers_version} is installed; the closest Hugging Face training "
-            f"image has transformers {chosen} (PyTorch {pytorch}, {py_version}), so the job trains "
-            f"and saves the model with {chosen}"
-        )
-    return TrainingImage(uri, chosen, pytorch, py_version, note)
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
-
-
-def _ecr_host(region: str) -> str:
-    if region.startswith("cn-"):
-        return f"ecr.{region}.amazonaws.com.cn"
-    if region.startswith("us-isob-"):
-        return f"ecr.{region}.sc2s.sgov.gov"
-    if region.startswith("us-iso-"):
-        return f"ecr.{region}.c2s.ic.gov"
-    return f"ecr.{region}.amazonaws.com"
+    image = huggingface_image("training", region, transformers_version, processor="gpu", data=data)
+    if image.note:
+        image = dataclasses.replace(image, note=f"{image.note}, so the job trains with it")
+    return image
 
 
 def check_instance_type(instance_type: str) -> None:
@@ -351,7 +270,7 @@ def launch_training_job(
     output_dir = Path(train_config.output_dir).expanduser().resolve()
     check_output_dir(output_dir)
     image = (
-        TrainingImage(config.image_uri, "custom", "", "", "image given with --image-uri")
+        ContainerImage(config.image_uri, "custom", "", "", "gpu", "image given with --image-uri")
         if config.image_uri
         else training_image(target.region)
     )
