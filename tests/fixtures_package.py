@@ -254,13 +254,16 @@ def file_entry(name: str, data: bytes) -> Entry:
 
 
 def restamp_manifest(entries: list[Entry]) -> list[Entry]:
-    """Recompute manifest.json for the regular files, so only the intended defect shows."""
+    """Recompute manifest.json for the regular files, so only the intended defect shows; the
+    versions an existing manifest records (what deploy picks the image by) are kept."""
     files = {
         info.name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         for info, data in entries
         if info.isfile() and data is not None and info.name != "manifest.json"
     }
-    manifest = json.dumps({"format": 1, "files": files}).encode()
+    old = next((data for info, data in entries if info.name == "manifest.json" and data), None)
+    fields = {key: value for key, value in json.loads(old or b"{}").items() if key != "files"}
+    manifest = json.dumps({"format": 1, **fields, "files": files}).encode()
     kept = [(info, data) for info, data in entries if info.name != "manifest.json"]
     return [*kept, file_entry("manifest.json", manifest)]
 
