@@ -230,7 +230,7 @@ def test_a_dry_run_sends_nothing_and_prints_the_exact_requests(
     ]  # fmt: skip
     model = outcome.requests[0]["params"]
     assert model["ExecutionRoleArn"] == role
-    url = f"s3://deploy-dry-bucket/qa-console/{t5_archive.name}"
+    url = f"s3://deploy-dry-bucket/{t5_archive.name}"  # no folder given: the bucket's root
     assert model["PrimaryContainer"]["ModelDataUrl"] == url
     assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert outcome.requests[3]["params"]["MaxCapacity"] == 3
