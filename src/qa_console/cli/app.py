@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from qa_console import __version__
-from qa_console.cli import ask, backends, config, history, local, package, train, tui, upload
+from qa_console.cli import (
+    ask,
+    backends,
+    config,
+    history,
+    iam,
+    local,
+    package,
+    train,
+    tui,
+    upload,
+)
 from qa_console.cli.context import CliState
 from qa_console.errors import EXIT_INTERRUPTED, QAConsoleError, UsageError
 
@@ -66,6 +77,7 @@ history.register(app)
 train.register(app)
 package.register(app)
 upload.register(app)
+iam.register(app)
 local.register(app)
 tui.register(app)
 
