@@ -18,19 +18,23 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from qa_console.ops.aws.target import Connection, Target
 from qa_console.ops.iam.evaluate import Policy, RequestContext, evaluate, parse_policy
+from qa_console.ops.iam.facts import DeploymentFacts
+from qa_console.ops.iam.fix import policy_document
+from qa_console.ops.iam.requirements import caller_requirements
 
 if TYPE_CHECKING:
     from fixtures_localaws import LocalAws
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account, on every moto here
 ADMIN_SETUP_CALLS = 3  # create_user, put_user_policy, create_access_key of the admin
 
 
@@ -59,6 +63,27 @@ def decide(
     policies: list[Policy], action: str, resource: str = "*", **context: str | list[str]
 ) -> str:
     return evaluate(action, resource, policies, context=RequestContext(context)).decision
+
+
+def deployment(unique_name: Callable[[str], str]) -> DeploymentFacts:
+    """A deployment of names unique to the test, in moto's default account, named the way
+    `deployment_facts` names what it plans from the settings (`<endpoint>-model`...)."""
+    endpoint = unique_name("bot")
+    return DeploymentFacts(
+        account_id=ACCOUNT,
+        region=REGION,
+        bucket=unique_name("bucket")[:63],
+        model_key="qa-console/model.tar.gz",
+        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{unique_name('exec')[:64]}",
+        endpoint_name=endpoint,
+        model_name=f"{endpoint}-model",
+        endpoint_config_name=f"{endpoint}-config",
+    )
+
+
+def without(facts: DeploymentFacts, *actions: str) -> dict[str, Any]:
+    """The deployment's minimal caller policy minus these actions."""
+    return policy_document(r for r in caller_requirements(facts) if r.action not in actions)
 
 
 def free_port() -> int:

@@ -12,17 +12,15 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures_iam import Principals, allow, deny
+from fixtures_iam import ACCOUNT, Principals, allow, deny, deployment, without
 from qa_console.errors import AuthError, UsageError
 from qa_console.ops.iam.check import check_deployment
-from qa_console.ops.iam.facts import DeploymentFacts
-from qa_console.ops.iam.fix import fixes, minimal_policies, policy_document
+from qa_console.ops.iam.fix import fixes, minimal_policies
 from qa_console.ops.iam.identity import caller_identity
 from qa_console.ops.iam.report import IamReport, Method, State
 from qa_console.ops.iam.requirements import SAGEMAKER_SERVICE, caller_requirements
 from qa_console.ops.iam.role import create_execution_role, delete_role
 
-ACCOUNT = "123456789012"  # moto's default account, on both servers
 Name = Callable[[str], str]
 # What the preflight itself needs where it must read policies (no simulator) and what stock
 # moto's enforcement asks even of sts:GetCallerIdentity.
@@ -31,24 +29,6 @@ PREFLIGHT = {
     "Statement": [allow(["sts:GetCallerIdentity", "iam:Get*", "iam:List*"])],
 }
 SIMULATOR = {"Version": "2012-10-17", "Statement": [allow("iam:SimulatePrincipalPolicy")]}
-
-
-def deployment(unique_name: Name, role: str | None = None) -> DeploymentFacts:
-    endpoint = unique_name("bot")
-    return DeploymentFacts(
-        account_id=ACCOUNT,
-        region="us-east-1",
-        bucket=unique_name("bucket")[:63],
-        model_key="qa-console/model.tar.gz",
-        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{role or unique_name('exec')[:64]}",
-        endpoint_name=endpoint,
-        model_name=f"{endpoint}-model-1",
-        endpoint_config_name=f"{endpoint}-config-1",
-    )
-
-
-def without(facts: DeploymentFacts, *actions: str) -> dict[str, object]:
-    return policy_document(r for r in caller_requirements(facts) if r.action not in actions)
 
 
 def states(report: IamReport) -> list[tuple[str, str, str, str]]:

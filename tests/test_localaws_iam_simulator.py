@@ -257,6 +257,23 @@ def test_assumed_role_arn_is_invalid_input(iam_client: Any) -> None:
     assert "does not clearly define entity type and name" in error["Error"]["Message"]
 
 
+def test_the_default_caller_of_an_unenforcing_moto_is_allowed_everything(iam_client: Any) -> None:
+    """moto names credentials of no IAM user `arn:aws:sts::ACCT:user/moto` and, without IAM
+    enforcement (the embedded local AWS), lets them do anything: the simulator says so."""
+    response = iam_client.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:sts::{IAM_TEST_ACCOUNT}:user/moto",
+        ActionNames=["iam:PassRole", "sagemaker:CreateEndpoint"],
+    )
+    results = _by_action(response)
+    assert {r["EvalDecision"] for r in results.values()} == {"allowed"}
+    assert _sources(results["iam:PassRole"]) == ["local-aws-default-caller"]
+    with pytest.raises(ClientError):  # a real IAM user of that name is still looked up
+        iam_client.simulate_principal_policy(
+            PolicySourceArn=f"arn:aws:iam::{IAM_TEST_ACCOUNT}:user/moto",
+            ActionNames=["s3:GetObject"],
+        )
+
+
 def test_pagination_with_max_items_and_marker(iam_client: Any) -> None:
     actions = [f"s3:Action{number}" for number in range(7)]
     first = iam_client.simulate_custom_policy(

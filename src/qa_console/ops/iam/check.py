@@ -361,8 +361,10 @@ def _batches(
     request context, each answering every action on every resource of its rows.
 
     The simulator answers the whole cross product, so a call per service wastes a few pairs
-    (s3:PutObject on the bucket) for few calls: measured on the local AWS, about 2 ms per pair
-    and 15 ms per call; on AWS a call costs far more than a pair. A batch over MAX_RESULTS pairs
+    (s3:PutObject on the bucket) for few calls: 8 calls for a deployment's caller and role
+    (docs/benchmarks.md). Measured on the local AWS, an answered pair costs ~2 ms and a call
+    ~10 ms, so one call for everything (~200 pairs) is slower there; on AWS a round trip costs
+    far more than a pair. A batch over MAX_RESULTS pairs
     is split by actions (it still comes back a page at a time)."""
     groups: dict[tuple[str, Context], list[Requirement]] = defaultdict(list)
     for requirement in requirements:
