@@ -7,6 +7,7 @@ Every "fix" here is proven: the printed policy is attached and the check run aga
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ import pytest
 from fixtures_iam import ACCOUNT, Principals, allow, deny, deployment, without
 from qa_console.errors import AuthError, UsageError
 from qa_console.ops.iam.check import check_deployment
+from qa_console.ops.iam.facts import ExposeFacts
 from qa_console.ops.iam.fix import fixes, minimal_policies
 from qa_console.ops.iam.identity import caller_identity
 from qa_console.ops.iam.report import IamReport, Method, State
@@ -342,3 +344,28 @@ def test_an_assumed_role_without_a_simulator_is_evaluated_from_its_role(
     assert report.caller.identity_arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/job-1"
     assert denied_pairs(report) == [("sagemaker:InvokeEndpoint", facts.endpoint_arn)]
     assert {row.method for row in report.caller.rows} == {Method.LOCAL}
+
+
+def test_an_exposed_endpoint_checks_the_functions_role_too(
+    local_principals: Principals, unique_name: Name
+) -> None:
+    base = deployment(unique_name)
+    function_role = local_principals.role(
+        unique_name("fn")[:64], {}, trusted={"Service": "lambda.amazonaws.com"}
+    )
+    facts = dataclasses.replace(base, expose=ExposeFacts(unique_name("api"), function_role))
+    create_execution_role(local_principals.admin, facts)
+    report = check_deployment(local_principals.admin, facts)
+    function = report.principals[-1]
+    assert (function.subject, function.arn) == ("function role", function_role)
+    assert function.rows[0].state == State.ALLOWED  # trusted by lambda.amazonaws.com
+    assert [row.requirement.action for row in function.denied] == [
+        "sagemaker:InvokeEndpoint",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+    (fix,) = fixes(report)
+    assert fix.policy is not None
+    local_principals.put_policies("role", function.name, {fix.policy_name: fix.policy})
+    assert all_allowed(check_deployment(local_principals.admin, facts))

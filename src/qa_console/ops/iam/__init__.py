@@ -4,7 +4,10 @@
                      it in; `deployment_facts` builds it from the settings)
     requirements.py  every (action, resource, context) the caller and the roles need
     identity.py      who is calling (sts), as the principal the simulator accepts
-    check.py         check_deployment: SimulatePrincipalPolicy in batches, else local evaluation
+    check.py         check_deployment: each principal simulated, else evaluated locally, else
+                     unknown; the verdicts as rows
+    simulate.py      SimulatePrincipalPolicy in batches (one call per service and context)
+    trust.py         the role's trust policy, read and evaluated for the service that assumes it
     principals.py    a user's or role's own policies, fetched for local evaluation
     report.py        IamReport: allowed / denied / unknown rows, and how each was checked
     fix.py           the minimal policies granting what is denied, scoped to the real ARNs
