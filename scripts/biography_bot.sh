@@ -21,12 +21,13 @@ $QA package --check artifacts/model.tar.gz
 step "start the embedded local AWS"
 $QA local up
 
-step "upload the model to S3"
-MODEL_URL="$($QA upload artifacts/model.tar.gz)"   # the s3:// URL alone on stdout
-echo "$MODEL_URL"
+step "create the SageMaker execution role (once) and check IAM"
+ROLE="$($QA iam create-role qa-console-biography-bot --endpoint biography-bot)"
+$QA config set execution_role "$ROLE"
+$QA iam check --endpoint biography-bot > /dev/null && echo "IAM: every permission the deploy needs is allowed"
 
-step "create the SageMaker endpoint biography-bot"
-$PY scripts/create_endpoint.py "$MODEL_URL" biography-bot
+step "deploy it: upload to S3, serverless endpoint biography-bot, warm-up question"
+$QA deploy artifacts/model.tar.gz --name biography-bot
 
 step "ask the bot (through the SageMaker runtime)"
 QUESTION="$($PY -c 'import json; print(json.loads(open("src/qa_console/data/biography/train.jsonl").readline())["question"])')"

@@ -12,6 +12,7 @@ import pytest
 pytest_plugins: list[str] = [
     "fixtures_foundation",
     "fixtures_localaws_iam",
+    "fixtures_iam",
     "fixtures_gateway",
     "fixtures_runtime",
     "fixtures_localaws",

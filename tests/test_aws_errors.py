@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fixtures_iam import enforcing_moto, free_port
 from qa_console.errors import AuthError, BackendError, ConfigError, UsageError
 from qa_console.ops.aws.errors import aws_errors
 from qa_console.ops.aws.target import Connection, Target, resolve
@@ -23,37 +22,12 @@ REGION = "us-east-1"
 SETUP_CALLS = 6  # moto answers this many requests before it starts checking credentials
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def iam_enforcing_moto() -> Iterator[str]:
     """A moto server in its own process that checks every request against IAM once the first
     SETUP_CALLS requests (which create the restricted user) are spent."""
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    try:
+    with enforcing_moto(SETUP_CALLS) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def raw_client(url: str, service: str) -> object:

@@ -14,6 +14,7 @@ from qa_console.cli import (
     config,
     deploy,
     history,
+    iam,
     local,
     package,
     status,
@@ -80,6 +81,7 @@ package.register(app)
 upload.register(app)
 deploy.register(app)
 status.register(app)
+iam.register(app)
 local.register(app)
 tui.register(app)
 

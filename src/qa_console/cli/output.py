@@ -64,10 +64,10 @@ def _stderr_console() -> Any:
     return Console(stderr=True, highlight=False)
 
 
-def _stdout_console() -> Any:
+def _stdout_console(width: int | None = None) -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=width)
 
 
 def print_json(data: Any) -> None:
@@ -82,9 +82,11 @@ def print_result(text: str) -> None:
     sys.stdout.flush()
 
 
-def print_rich(renderable: Any) -> None:
-    """Print a Rich renderable (table, panel) to stdout."""
-    _stdout_console().print(renderable)
+def print_rich(renderable: Any, *, piped_width: int | None = None) -> None:
+    """Print a Rich renderable (table, panel) to stdout. `piped_width`: lay it out this wide when
+    stdout is not a terminal (Rich's 80 columns fold tables of long ARNs to a letter a line)."""
+    width = piped_width if piped_width and not sys.stdout.isatty() else None
+    _stdout_console(width).print(renderable)
 
 
 def info(message: str) -> None:

@@ -179,12 +179,9 @@ def _scaling_target(target: Target, name: str, details: dict[str, Any]) -> None:
 
 
 def _role(target: Target, name: str, details: dict[str, Any]) -> None:
-    iam = target.client("iam")
-    for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
-        iam.delete_role_policy(RoleName=name, PolicyName=policy)
-    for attached in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", []):
-        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
-    iam.delete_role(RoleName=name)
+    from qa_console.ops.iam.role import delete_role
+
+    delete_role(target, name, tuple(details.get("policy_names", ())))
 
 
 def _s3_object(target: Target, name: str, details: dict[str, Any]) -> None:

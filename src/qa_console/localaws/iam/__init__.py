@@ -1,4 +1,4 @@
 """IAM policy simulation for the local moto, which lacks it: SimulatePrincipalPolicy and
-SimulateCustomPolicy (simulator.py) over a policy evaluator (policy_eval.py) with AWS's condition
-operators (conditions.py) and wildcard matching (patterns.py).
+SimulateCustomPolicy (simulator.py) over the policy evaluator of qa_console.ops.iam
+(evaluate.py, conditions.py, patterns.py), the one the IAM preflight also evaluates with.
 """

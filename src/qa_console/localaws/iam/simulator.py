@@ -3,8 +3,8 @@
 moto 5.2.5 does not implement either call, and qa-console's IAM preflight relies on both. The
 supervisor calls `install_iam_simulation()` inside the moto server process before it serves: it
 adds the two actions to moto's IAM response handler, which then answers them from the
-principal's real policies in moto's IAM backend, evaluated by `iam_policy_eval`, in the exact
-response shape botocore parses (moto serializes our result with the IAM service model).
+principal's real policies in moto's IAM backend, evaluated by qa_console.ops.iam.evaluate, in
+the exact response shape botocore parses (moto serializes our result with the IAM service model).
 
 `simulate()` is the moto-free half (request -> response dict) so it can be tested and reused
 without a server.
@@ -12,12 +12,13 @@ without a server.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from qa_console.localaws.iam.policy_eval import (
+from qa_console.ops.iam.evaluate import (
     IDENTITY_POLICY_TYPE,
     RESOURCE_POLICY_TYPE,
     Evaluation,
@@ -35,6 +36,13 @@ _MARKER_PREFIX = "qa-console-sim-"
 _PRINCIPAL_ARN = re.compile(
     r"arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):(?P<kind>user|role|group)/(?P<path>.+)"
 )
+# What moto's STS calls a caller whose credentials belong to no IAM user or role. moto without
+# IAM enforcement (the embedded local AWS) lets that caller do everything, and says so when asked.
+_DEFAULT_CALLER = re.compile(r"arn:[\w-]+:sts::\d{12}:user/moto")
+_ALLOW_EVERYTHING = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+DEFAULT_CALLER_POLICY = "local-aws-default-caller"
 _INSTALLED_MARK = "_qa_console_iam_simulation"
 
 
@@ -221,6 +229,8 @@ def principal_policies(source_arn: str) -> tuple[list[Policy], list[Policy], str
     """(identity policies, permissions boundaries, default caller) of a principal in moto."""
     from moto.iam.models import iam_backends
 
+    if _DEFAULT_CALLER.fullmatch(source_arn or ""):
+        return [parse_policy(_ALLOW_EVERYTHING, DEFAULT_CALLER_POLICY)], [], source_arn
     match = _PRINCIPAL_ARN.fullmatch(source_arn or "")
     if match is None:
         # Notably sts assumed-role ARNs: IAM wants the role ARN instead.

@@ -3,8 +3,9 @@
     folder  -> package (deterministic model.tar.gz beside it) -> check -> upload
     archive ->                                                   check -> upload
     s3://   -> download -> check
-    then: the IAM preflight of the caller and the execution role, the plan (image, size, cost),
-    and the rollout (create or blue/green update, wait, warm-up; rollback on failure).
+    then: the plan (image, size, cost), the IAM preflight of the caller and the execution role
+    for exactly the plan's names, and the rollout (create or blue/green update, wait, warm-up;
+    rollback on failure).
 
 `dry_run` stops after the plan and changes nothing: no upload, no AWS write. It returns the
 exact requests the deploy would send.
@@ -104,7 +105,7 @@ def deploy_model(
 
         update = current_endpoint(target, plan.endpoint) is not None
         return DeployOutcome(plan, source, True, requests=plan.calls(update))
-    report = run_preflight(target, plan, progress) if preflight else None
+    report = run_preflight(target, plan, source.uploaded, progress) if preflight else None
     recorder = Recorder(target, plan.endpoint, new_run_id())
     if source.uploaded:
         recorder.add("s3-object", source.model_url)
@@ -113,18 +114,36 @@ def deploy_model(
 
 
 def run_preflight(
-    target: Target, plan: DeployPlan, progress: ProgressCallback
-) -> dict[str, Any] | None:
-    """The IAM preflight of the caller and the execution role; refuses a deploy that would be
-    denied, with the policy to add. Hooked in by ops/iam (see preflight_for_deploy)."""
-    try:
-        from qa_console.ops.iam import preflight_for_deploy
-    except ImportError:
-        return None
+    target: Target, plan: DeployPlan, uploads_model: bool, progress: ProgressCallback
+) -> dict[str, Any]:
+    """The IAM preflight of the caller and the execution role for exactly this plan's names and
+    image. A denied row stops the deploy (AuthError, exit 3) with the policy that would allow it;
+    unknown rows (no way to check) are reported and do not stop it."""
+    from qa_console.ops.iam.check import check_deployment
+    from qa_console.ops.iam.facts import deployment_facts
+    from qa_console.ops.iam.identity import caller_identity
+
     progress(ProgressEvent("iam", "checking the caller's and the role's permissions"))
-    report: dict[str, Any] = preflight_for_deploy(target, plan)
-    progress(ProgressEvent("iam", "permissions checked", done=True))
-    return report
+    identity = caller_identity(target)
+    facts = deployment_facts(
+        identity,
+        target.region,
+        endpoint_name=plan.endpoint,
+        execution_role=plan.request.role_arn,
+        model_url=plan.request.model_url,
+        image_uri=plan.image.uri,
+        model_name=plan.model_name,
+        endpoint_config_name=plan.config_name,
+        uploads_model=uploads_model,
+        autoscaling=plan.request.autoscale is not None,
+    )
+    report = check_deployment(target, facts, identity=identity)
+    report.raise_if_denied()
+    progress(
+        ProgressEvent("iam", f"permissions checked ({len(report.unknown)} unknown)", done=True)
+    )
+    summary: dict[str, Any] = report.to_dict()
+    return summary
 
 
 def prepare_source(

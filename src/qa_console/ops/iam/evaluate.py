@@ -1,4 +1,6 @@
-"""The IAM policy evaluation engine behind the local policy simulator (no moto, no AWS).
+"""The IAM policy evaluation engine (no moto, no AWS): the IAM preflight evaluates a principal's
+fetched policies with it when IAM's simulator is not allowed, and the embedded local AWS answers
+SimulatePrincipalPolicy with it (localaws/iam/simulator.py).
 
 It decides one request (action, resource, context) against identity policies, optional
 permissions boundaries and an optional resource policy, the way IAM's simulator reports it:
@@ -15,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa_console.localaws.iam.conditions import ConditionError, evaluate_condition
-from qa_console.localaws.iam.patterns import Variables, action_matches, arn_matches
+from qa_console.ops.iam.conditions import ConditionError, evaluate_condition
+from qa_console.ops.iam.patterns import Variables, action_matches, arn_matches
 
 ALLOWED = "allowed"
 EXPLICIT_DENY = "explicitDeny"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from qa_console.localaws.iam.patterns import Lookup, Variables, arn_matches
+from qa_console.ops.iam.patterns import Lookup, Variables, arn_matches
 
 # (value from the request, value from the policy, variable expander) -> the positive comparison.
 Compare = Callable[[str, str, Variables], bool]
