@@ -16,7 +16,7 @@ from fixtures_foundation import run_cli
 from fixtures_localaws import LocalAws
 from fixtures_package import read_entries, with_handler, write_archive
 from qa_console.backends.sagemaker import SageMakerBackend
-from qa_console.errors import BackendError, UsageError
+from qa_console.errors import AuthError, BackendError, UsageError
 from qa_console.ops.deploy.flow import deploy_model
 from qa_console.ops.deploy.plan import DeployRequest, plan_deploy
 from qa_console.ops.deploy.rollout import Recorder, roll_out
@@ -40,13 +40,29 @@ def role(local_aws: LocalAws) -> str:
         ],
     }
     try:
-        return str(
+        arn = str(
             iam.create_role(RoleName="deploy-tests", AssumeRolePolicyDocument=json.dumps(trust))[
                 "Role"
             ]["Arn"]
         )
     except iam.exceptions.EntityAlreadyExistsException:
         return str(iam.get_role(RoleName="deploy-tests")["Role"]["Arn"])
+    # What an execution role needs (the preflight checks it), for any endpoint of the tests.
+    serving = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:ListBucket", "ecr:*", "logs:*",
+                           "cloudwatch:PutMetricData", "s3:PutObject", "sns:Publish"],
+                "Resource": "*",
+            }
+        ],
+    }  # fmt: skip
+    iam.put_role_policy(
+        RoleName="deploy-tests", PolicyName="serving", PolicyDocument=json.dumps(serving)
+    )
+    return arn
 
 
 def request(name: str, role: str, **options: Any) -> DeployRequest:
@@ -195,6 +211,34 @@ def test_a_failed_run_rolls_back_what_it_created(
     # The uploaded archive stays (S3 data is only purged on request), and only it is recorded.
     left = teardown(local_aws.target, "dep-rollback", dry_run=True)
     assert (left.deleted, [item["kind"] for item in left.kept]) == ([], ["s3-object"])
+
+
+def test_a_role_that_may_not_serve_the_model_stops_the_deploy_before_anything_is_made(
+    local_aws: LocalAws, t5_archive: Path
+) -> None:
+    iam = local_aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    bare = iam.create_role(RoleName="deploy-bare", AssumeRolePolicyDocument=json.dumps(trust))
+    before = names_in(local_aws)
+    with pytest.raises(AuthError) as caught:
+        deploy_model(
+            local_aws.target,
+            t5_archive,
+            request("dep-denied", bare["Role"]["Arn"]),
+            bucket=BUCKET,
+        )
+    assert "permissions the deploy needs are denied" in caught.value.message
+    assert any("s3:GetObject" in line and "deploy-bare" in line for line in caught.value.details)
+    assert names_in(local_aws) == before
 
 
 def test_a_second_deploy_while_one_is_under_way_is_refused(
