@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["ask_overhead", "train", "package", "localaws", "runtime", "gateway"]
+SCRIPTS = ["ask_overhead", "train", "package", "localaws", "runtime", "gateway", "logs"]
 
 
 def main(names: list[str]) -> int:

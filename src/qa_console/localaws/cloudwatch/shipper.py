@@ -11,7 +11,7 @@ group and stream a line goes to is each service's business; how lines get there 
 - One thread sends them. It takes the first waiting line, gathers more for up to
   `flush_interval_s` or until a batch is full, then makes one put_log_events per stream, cut to
   CloudWatch's limits (below). A line is in CloudWatch about `flush_interval_s` after it was
-  written (0.5 s by default; live tail pushes every 1 s), and a burst of lines costs a few calls,
+  written (0.2 s by default; live tail pushes every 1 s), and a burst of lines costs a few calls,
   not one per line.
 - The group and stream are created on first use, and again if they were deleted behind its back
   (a teardown). A put that fails drops its lines, with one warning: no retrying forever.
@@ -39,7 +39,7 @@ MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_048_576  # messages plus 26 bytes per event
 MAX_BATCH_SPAN_MS = 24 * 3600 * 1000  # a batch's events, in time order, within 24 hours
 MAX_QUEUED_EVENTS = 100_000  # about 10-100 MB of lines waiting: past it, drop
-DEFAULT_FLUSH_INTERVAL_S = 0.5
+DEFAULT_FLUSH_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True)

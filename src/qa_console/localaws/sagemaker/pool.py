@@ -178,8 +178,8 @@ class EndpointPool:
         per_instance = max(1, workers_per_instance)
         count = max(1, instances) * per_instance
         ids = [instance_id(key, index // per_instance) for index in range(count)]
-        streams = {iid: log_stream(iid) for iid in dict.fromkeys(ids)}  # one per instance
-        self.slots = [Slot(index, iid, streams[iid]) for index, iid in enumerate(ids)]
+        self._streams = {iid: log_stream(iid) for iid in ids}  # one per instance
+        self.slots = [Slot(index, iid, self._streams[iid]) for index, iid in enumerate(ids)]
         self.retired: list[ModelWorker] = []
         self.waiting: list[Call] = []
         self.closed = False
@@ -192,7 +192,7 @@ class EndpointPool:
 
     def log(self, instance: str, line: str) -> None:
         """A line of the runtime's own in the instance's log stream, beside its container's."""
-        next(slot.log for slot in self.slots if slot.instance_id == instance).write(line)
+        self._streams[instance].write(line)
 
     # --- life cycle ---------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ Knobs (environment variables, read when the runtime is created):
     QA_CONSOLE_RUNTIME_POLL_S           control-plane poll interval (2)
     QA_CONSOLE_RUNTIME_CACHE_S          how long an endpoint description is reused (1)
     QA_CONSOLE_RUNTIME_LOG_FLUSH_S      the longest a log line waits to be sent to CloudWatch
-                                        Logs, batched with the lines after it (0.5)
+                                        Logs, batched with the lines after it (0.2)
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class RuntimeSettings:
     max_workers: int = 0
     poll_s: float = 2.0
     cache_s: float = 1.0
-    log_flush_s: float = 0.5
+    log_flush_s: float = 0.2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
