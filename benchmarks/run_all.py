@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["ask_overhead", "train", "package", "localaws", "runtime", "gateway", "iam_check"]
+SCRIPTS = [
+    "ask_overhead", "train", "package", "localaws", "runtime", "gateway", "logs", "iam_check",
+]  # fmt: skip
 
 
 def main(names: list[str]) -> int:

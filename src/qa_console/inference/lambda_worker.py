@@ -1,59 +1,59 @@
-"""The Lambda runtime inside one worker process: imports the handler once, then runs invocations.
+"""The Lambda runtime inside one sandbox process: imports the handler once, then runs invocations.
 
-This file is run as a script (`python -P -u runner.py ...`) in a fresh process per Lambda "sandbox",
-so it imports only the standard library and never qa_console: the function's code must see the
-interpreter as Lambda's Python runtime shows it, with the task root first on sys.path.
+Run as a script by the local gateway (qa_console/localaws/awslambda/sandboxes.py, through
+localaws/workers.py), `python -P -u .../inference/lambda_worker.py --fd N --task-root DIR
+--handler module.function`, in a fresh process per Lambda sandbox, so it imports only the standard
+library and never qa_console: the function's code must see the interpreter as Lambda's Python
+runtime shows it, with the task root first on sys.path (and, with `-P`, not this folder).
 
-Protocol with the gateway (pworker.py): length-prefixed JSON messages on the socket whose file
-descriptor is passed as argv[1]. The worker sends {"type": "ready"} once the handler is imported
-(or with the import error), then answers each {"type": "invoke"} with {"type": "result"}.
-Everything the function prints goes to fd 1/2, which the gateway reads as log lines; after each
-invocation the worker writes MARKER + request id on its own line so the gateway knows that all of
-that invocation's output has been read. Multi-line log records are written with \\r in place of
-\\n (as Lambda's runtime does) so that one record stays one CloudWatch event.
+The gateway talks to it over the inherited socket N in worker_protocol.py's frames. The sandbox
+sends {"type": "ready", "load_ms"} once the handler is imported, or {"type": "load_failed",
+"reason", "error", "load_ms"} (the error as Lambda's errorType / errorMessage / stackTrace, also
+logged) and exits: like Lambda, a failed init is tried again in a fresh sandbox. Then it answers
+each {"type": "invoke", "event", "context"} with {"type": "result", "payload", "error",
+"max_memory_mb"}, one at a time, on its main thread; another thread watches the socket and ends
+the process when the gateway goes away, even in the middle of a hung invocation.
+
+Everything the function prints goes to fd 1/2 (one pipe), which the gateway reads as log lines;
+after each invocation the sandbox writes MARKER + request id on its own line so the gateway knows
+that all of that invocation's output has been read. Multi-line log records are written with \\r
+in place of \\n (as Lambda's runtime does) so that one record stays one CloudWatch event.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import logging
 import os
+import queue
 import resource
 import socket
-import struct
 import sys
 import threading
 import time
 import traceback
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 MARKER = "\x1e"
-_HEADER = struct.Struct(">I")
+HERE = Path(__file__).resolve().parent
 
 
-def send(sock: socket.socket, message: dict[str, Any]) -> None:
-    data = json.dumps(message).encode()
-    sock.sendall(_HEADER.pack(len(data)) + data)
+def _sibling(filename: str) -> ModuleType:
+    """A stdlib-only file of this folder (worker_protocol.py), loaded by path under a private
+    name: the function's code must not find this folder or qa_console on sys.path."""
+    import importlib.util
 
-
-def recv(sock: socket.socket) -> dict[str, Any] | None:
-    header = _recv_exact(sock, _HEADER.size)
-    if header is None:
-        return None
-    (size,) = _HEADER.unpack(header)
-    data = _recv_exact(sock, size)
-    return None if data is None else json.loads(data)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            return None
-        chunks += chunk
-    return bytes(chunks)
+    name = "_qa_console_" + filename.removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(name, HERE / filename)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 class LambdaContext:
@@ -120,14 +120,6 @@ def _log_error(error: dict[str, Any]) -> None:
     sys.stderr.write("\r".join(lines).replace("\n", "\r") + "\n")
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit when the gateway dies, even in the middle of a hung invocation (no orphans)."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)
-        time.sleep(1.0)
-
-
 class InitError(Exception):
     """The handler cannot be loaded; carries the errorType Lambda's Python runtime reports."""
 
@@ -165,62 +157,78 @@ def _max_memory_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
 
 
-def main() -> None:
-    fd, task_root, handler_name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    sys.path.insert(0, task_root)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    sock = socket.socket(fileno=fd)
+def _invoke(handler: Any, message: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """(payload as JSON text, None) or (None, Lambda's error object)."""
+    try:
+        result = handler(message["event"], LambdaContext(message["context"]))
+    except Exception as exc:
+        return None, _error(exc)
+    try:
+        return json.dumps(result), None
+    except (TypeError, ValueError) as exc:
+        return None, {
+            "errorMessage": f"Unable to marshal response: {exc}",
+            "errorType": "Runtime.MarshalError",
+            "stackTrace": [],
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--task-root", required=True)
+    parser.add_argument("--handler", required=True)
+    args = parser.parse_args(argv)
+    protocol = _sibling("worker_protocol.py")
+    channel = protocol.Channel(socket.socket(fileno=args.fd))
+    sys.path.insert(0, args.task_root)
     request_filter = _RequestIdFilter()
     _install_logging(request_filter)
 
     started = time.perf_counter()
-    handler = None
-    init_error = None
     try:
-        handler = _load_handler(handler_name)
-    except InitError as exc:
-        init_error = {"errorMessage": str(exc), "errorType": exc.error_type, "stackTrace": []}
-    except Exception as exc:  # the module raised while being imported
-        init_error = _error(exc)
-    init_ms = (time.perf_counter() - started) * 1000
-    send(sock, {"type": "ready", "init_ms": init_ms, "error": init_error})
+        handler = _load_handler(args.handler)
+    except Exception as exc:  # the module raised while being imported, or is not a handler
+        init_error = (
+            {"errorMessage": str(exc), "errorType": exc.error_type, "stackTrace": []}
+            if isinstance(exc, InitError)
+            else _error(exc)
+        )
+        _log_error(init_error)
+        sys.stderr.flush()
+        reason = f"{init_error['errorType']}: {init_error['errorMessage']}"
+        load_ms = (time.perf_counter() - started) * 1000
+        channel.send(
+            {"type": "load_failed", "reason": reason, "error": init_error, "load_ms": load_ms}
+        )
+        return 1
+    channel.send({"type": "ready", "load_ms": (time.perf_counter() - started) * 1000})
 
-    while (message := recv(sock)) is not None:
+    invocations: queue.Queue[dict[str, Any]] = queue.Queue()
+    threading.Thread(
+        target=protocol.serve_until_closed,
+        args=(channel, lambda message, _body: invocations.put(message)),
+        daemon=True,
+    ).start()
+    while True:
+        message = invocations.get()
         request_id = message["context"]["aws_request_id"]
         request_filter.request_id = request_id
-        error = init_error
-        payload = None
-        if handler is not None:
-            try:
-                result = handler(message["event"], LambdaContext(message["context"]))
-            except Exception as exc:
-                error = _error(exc)
-            else:
-                try:
-                    payload = json.dumps(result)
-                except (TypeError, ValueError) as exc:
-                    error = {
-                        "errorMessage": f"Unable to marshal response: {exc}",
-                        "errorType": "Runtime.MarshalError",
-                        "stackTrace": [],
-                    }
+        payload, error = _invoke(handler, message)
         if error is not None:
             _log_error(error)
         sys.stdout.flush()
         sys.stderr.flush()
         os.write(1, f"{MARKER}{request_id}\n".encode())
-        send(
-            sock,
+        channel.send(
             {
                 "type": "result",
                 "payload": payload,
                 "error": error,
                 "max_memory_mb": _max_memory_mb(),
-            },
+            }
         )
-        if init_error is not None:
-            return  # like Lambda: a failed init is retried in a fresh sandbox
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,33 +1,39 @@
 """The model container: one process that loads code/inference.py and answers requests.
 
-Run as a script, `python -u .../inference/sagemaker_worker.py --fd N --model-dir DIR --threads K`,
-not with `-m`: importing qa_console's packages would cost start-up time and put names on sys.path
-that a handler's own imports could collide with.
+Run as a script by the local runtime (qa_console/localaws/sagemaker/pool.py, through
+localaws/workers.py), `python -P -u .../inference/sagemaker_worker.py --fd N --model-dir DIR
+--threads K`, never with `-m`: importing qa_console's packages would cost start-up time and put
+names on sys.path that a handler's own imports could collide with (`-P` keeps this folder off it).
 
-The parent (pool.py) talks to it over an inherited socket (a multiprocessing Connection), and reads
-its stdout/stderr as the container's log. Messages, parent -> worker:
+The parent talks to it over the inherited socket N in worker_protocol.py's frames (a JSON message
+and a raw body), and reads its stdout and stderr (one pipe) as the container's log. Messages,
+parent -> worker:
 
-    ("invoke", rid, body, content_type, accept, stream)
-    ("cancel", rid)            the caller went away; stop streaming
-    ("shutdown",)
+    {"type": "invoke", "id", "content_type", "accept", "stream"} + body   one request
+    {"type": "cancel", "id"}              the caller went away; stop streaming
+    {"type": "shutdown"}
 
 worker -> parent:
 
-    ("ready", load_ms)                       model_fn returned
-    ("load_failed", message)                 the model cannot be served (traceback is on stderr)
-    ("result", rid, body, content_type, ms)  a whole response, and the handler's time for it
-    ("chunk", rid, data, content_type)       one piece of a streamed response
-    ("end", rid)                             the stream is complete
-    ("error", rid, status, message)          the handler raised (status as the toolkit gives it)
+    {"type": "ready", "load_ms"}              model_fn returned
+    {"type": "load_failed", "reason"}         the model cannot be served (traceback on stderr)
+    {"type": "result", "id", "content_type", "model_ms"} + body
+                                              a whole response, and the handler's time for it
+    {"type": "chunk", "id", "content_type"} + body    one piece of a streamed response
+    {"type": "end", "id"}                     the stream is complete
+    {"type": "error", "id", "status", "message"}
+                                              the handler raised (status as the toolkit gives it)
 
-The handler is called through inference/handler_contract.py's HandlerHost, the Hugging Face
-toolkit's sequence (model_fn once; input_fn -> predict_fn -> output_fn, or transform_fn, per
-request). A response that is an iterator (say output_fn returns a generator) is a stream: each item
-is one PayloadPart of invoke_endpoint_with_response_stream; plain invoke_endpoint gets them joined.
+The handler is called through handler_contract.py's HandlerHost, the Hugging Face toolkit's
+sequence (model_fn once; input_fn -> predict_fn -> output_fn, or transform_fn, per request). A
+response that is an iterator (say output_fn returns a generator) is a stream: each item is one
+PayloadPart of invoke_endpoint_with_response_stream; plain invoke_endpoint gets them joined.
 
 Requests run on a thread pool of K threads, so one worker serves K requests at once while sharing
-one copy of the model. If the parent goes away (the connection closes) the worker exits at once.
-Standard library only, like handler_contract.py.
+one copy of the model. Every request is answered by its id, so the parent does not care in which
+order or grouping they are computed: gathering concurrent requests into one predict_fn call
+(dynamic batching) can happen entirely in `Worker.submit`. If the parent goes away (the socket
+closes) the worker exits at once. Standard library only, like the two files it loads by path.
 """
 
 from __future__ import annotations
@@ -35,29 +41,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-CONTRACT_PATH = Path(__file__).resolve().with_name("handler_contract.py")
+HERE = Path(__file__).resolve().parent
 DEFAULT_CONTENT_TYPE = "application/json"
 
 
-def _contract() -> Any:
-    """handler_contract.py (the toolkit's call sequence, stdlib only), loaded by path under a
-    private name: importing it as qa_console.inference.* would import the packages above it."""
+def _sibling(filename: str) -> ModuleType:
+    """A stdlib-only file of this folder, loaded by path under a private name: importing it as
+    qa_console.inference.* would import the packages above it."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_qa_console_handler_contract", CONTRACT_PATH)
+    name = "_qa_console_" + filename.removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(name, HERE / filename)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -84,71 +93,78 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
+@dataclass(frozen=True)
+class Request:
+    id: str
+    body: bytes
+    content_type: str
+    accept: str | None
+    stream: bool
+
+
 class Worker:
-    def __init__(self, connection: Connection, model_dir: Path, threads: int) -> None:
-        self.connection = connection
+    def __init__(self, channel: Any, model_dir: Path, threads: int) -> None:
+        self.channel = channel
         self.model_dir = model_dir
-        self.send_lock = threading.Lock()
         self.cancelled: set[str] = set()
         self.loaded = threading.Event()
         self.host: Any = None
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invoke")
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        with self.send_lock:
-            self.connection.send(message)
+    def handle(self, message: dict[str, Any], body: bytes) -> None:
+        """One message from the parent (on the connection's thread)."""
+        kind = message["type"]
+        if kind == "invoke":
+            self.submit(
+                Request(
+                    message["id"],
+                    body,
+                    message.get("content_type") or DEFAULT_CONTENT_TYPE,
+                    message.get("accept"),
+                    bool(message.get("stream")),
+                )
+            )
+        elif kind == "cancel":
+            self.cancelled.add(message["id"])
+        elif kind == "shutdown":
+            os._exit(0)
 
-    def read_forever(self) -> None:
-        """Take requests off the connection; exit the process when the parent is gone."""
-        while True:
-            try:
-                message = self.connection.recv()
-            except (EOFError, OSError):
-                os._exit(0)
-            kind = message[0]
-            if kind == "invoke":
-                self.executor.submit(self.invoke, *message[1:])
-            elif kind == "cancel":
-                self.cancelled.add(message[1])
-            elif kind == "shutdown":
-                os._exit(0)
+    def submit(self, request: Request) -> None:
+        self.executor.submit(self.invoke, request)
 
-    def invoke(
-        self,
-        rid: str,
-        body: bytes,
-        content_type: str | None,
-        accept: str | None,
-        stream: bool,
-    ) -> None:
+    def invoke(self, request: Request) -> None:
         self.loaded.wait()  # the parent sends nothing before "ready"; this only makes sure
+        rid = request.id
         started = time.perf_counter()
+        accept = request.accept
         response_type = accept if accept and accept != "*/*" else DEFAULT_CONTENT_TYPE
         try:
-            response, _ = self.host.invoke(body, content_type or DEFAULT_CONTENT_TYPE, accept)
-            if not _is_stream(response):
-                body = _to_bytes(response)
-                elapsed = (time.perf_counter() - started) * 1000.0
-                self.send(("result", rid, body, response_type, elapsed))
-            elif stream:
+            response, _ = self.host.invoke(request.body, request.content_type, accept)
+            if _is_stream(response) and request.stream:
                 for item in response:
                     if rid in self.cancelled:
                         break
-                    self.send(("chunk", rid, _to_bytes(item), response_type))
-                self.send(("end", rid))
-            else:
+                    self.send("chunk", rid, _to_bytes(item), content_type=response_type)
+                self.send("end", rid)
+                return
+            if _is_stream(response):
                 body = b"".join(_to_bytes(item) for item in response)
-                elapsed = (time.perf_counter() - started) * 1000.0
-                self.send(("result", rid, body, response_type, elapsed))
+            else:
+                body = _to_bytes(response)
+            elapsed = (time.perf_counter() - started) * 1000.0
+            self.send("result", rid, body, content_type=response_type, model_ms=elapsed)
         except Exception as error:  # the handler's failure is the caller's ModelError
             log(f"ERROR request {rid} failed: {type(error).__name__}: {error}")
             log(traceback.format_exc())
-            self.send(("error", rid, 400, f"{error}" or type(error).__name__))
+            self.send("error", rid, status=400, message=f"{error}" or type(error).__name__)
         finally:
             self.cancelled.discard(rid)
 
-    def run(self) -> int:
-        threading.Thread(target=self.read_forever, name="connection", daemon=True).start()
+    def send(self, kind: str, rid: str, body: bytes = b"", **fields: Any) -> None:
+        self.channel.send({"type": kind, "id": rid, **fields}, body)
+
+    def load(self) -> bool:
+        """model_fn, then the handshake: ready, or load_failed with the reason."""
         log(f"loading model from {self.model_dir}")
         started = time.perf_counter()
         try:
@@ -158,7 +174,7 @@ class Worker:
                     "model.tar.gz has no code/inference.py, so there is nothing to serve it "
                     "with: package the model with its handler (qa-console package) and deploy again"
                 )
-            contract = _contract()
+            contract = _sibling("handler_contract.py")
             self.host = contract.HandlerHost(
                 contract.load_handler(script.parent), str(self.model_dir)
             )
@@ -166,14 +182,13 @@ class Worker:
         except BaseException as error:
             log(f"ERROR model load failed: {type(error).__name__}: {error}")
             log(traceback.format_exc())
-            self.send(("load_failed", f"{type(error).__name__}: {error}"))
-            return 1
+            self.channel.send({"type": "load_failed", "reason": f"{type(error).__name__}: {error}"})
+            return False
         load_ms = (time.perf_counter() - started) * 1000.0
         log(f"model loaded in {load_ms:.0f} ms (pid {os.getpid()})")
         self.loaded.set()
-        self.send(("ready", load_ms))
-        threading.Event().wait()  # serve until the parent closes the connection or says shutdown
-        return 0
+        self.channel.send({"type": "ready", "load_ms": load_ms})
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,13 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
-    worker = Worker(Connection(args.fd), args.model_dir, args.threads)
-    return worker.run()
+    protocol = _sibling("worker_protocol.py")
+    worker = Worker(protocol.Channel(socket.socket(fileno=args.fd)), args.model_dir, args.threads)
+    # Listening from the start: a parent that goes away while model_fn runs ends this process.
+    threading.Thread(
+        target=protocol.serve_until_closed, args=(worker.channel, worker.handle), daemon=True
+    ).start()
+    if not worker.load():
+        return 1
+    threading.Event().wait()  # serve until the parent closes the connection or says shutdown
+    return 0
 
 
 if __name__ == "__main__":
-    # Running as a script put this folder first on sys.path; take it off so that a handler's
-    # `import handler` or `import worker` finds its own modules, as in the container.
-    here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [entry for entry in sys.path if str(Path(entry or ".").resolve()) != here]
     sys.exit(main())

@@ -5,9 +5,11 @@ sagemaker-runtime wire API, running each model's code/inference.py in worker pro
     uvicorn.run(app, host="127.0.0.1", port=...)      # lifespan shutdown stops the workers
     app.state.runtime.shutdown()                       # the same, when mounted without lifespan
 
-Modules: app (HTTP routes) -> service (Runtime: pools per endpoint, waiting, async) -> pool (worker
-processes) -> inference/sagemaker_worker.py (the container process); control (reads the control
-plane), artifacts (model data from S3), logs (CloudWatch Logs), wire and eventstream (AWS formats).
+Modules: app (HTTP routes) -> service (Runtime: pools per endpoint, waiting, async) -> pool (slots,
+dispatch, retiring, restarts) -> localaws/workers.py (the process mechanics both services share) ->
+inference/sagemaker_worker.py (the container process); control (reads the control plane),
+artifacts (model data from S3), logs (the endpoint's log group and stream names; the lines go
+through cloudwatch/shipper.py), wire and eventstream (AWS formats).
 Importing this package imports none of them: the CLI imports qa_console.localaws on every `local`
 target, and only the launcher needs the runtime.
 """

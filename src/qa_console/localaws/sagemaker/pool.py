@@ -1,21 +1,24 @@
-"""The worker processes that serve one endpoint variant: start, dispatch, time out, restart.
+"""The worker processes that serve one endpoint variant: slots, dispatch, time-outs, restarts.
 
 A pool has one *slot* per worker process: `workers_per_instance` for each instance of the variant
 (as the Hugging Face container starts SAGEMAKER_MODEL_SERVER_WORKERS model-server workers on each
 instance). A slot has its instance's id, like SageMaker's (`i-0123...`, the log stream's suffix),
-and at most one live worker process (worker.py). A request (`Call`) goes to the least busy ready
-worker; each worker runs several requests at once on its own threads, so requests to one endpoint
-overlap instead of queueing behind one another, and the processes use several cores.
+and at most one live `ModelWorker`: a process running inference/sagemaker_worker.py, started,
+watched and killed by localaws/workers.py, which both services share. A request (`Call`) goes to
+the least busy ready worker; each worker runs several requests at once on its own threads, so
+requests to one endpoint overlap instead of queueing behind one another, and the processes use
+several cores.
 
 What goes wrong, and what the pool does:
 - a worker dies (a handler called os._exit, a segfault): its in-flight calls get `crashed`, and
-  the slot starts a new worker, at once if the old one had been serving for a while, else after a
-  growing back-off (1, 2, 4 ... 60 s) so a model that kills its process at start-up does not spin;
+  the slot starts a new worker, at once if the old one had been serving for a while, else after
+  the slot's restart back-off (1, 2, 4 ... 60 s) so a model that kills its process at start-up
+  does not spin;
 - a call takes longer than the timeout (the caller abandons it): the worker is *retired* - it
   takes no new calls, a replacement starts in its slot, and it is killed once its other calls are
   answered, since a hung handler thread cannot be stopped any other way;
-- model_fn fails (or there is no code/inference.py): waiting and new calls get `load_failed` with
-  the reason until a restart loads the model.
+- the model cannot be loaded (model_fn raised, no code/inference.py, the model data cannot be
+  fetched): waiting and new calls get `load_failed` with the reason until a restart loads it.
 
 Everything here runs on plain threads; the asyncio side only awaits `Call.queue`. Methods with
 names starting `_on_` run on a worker's reader thread.
@@ -26,29 +29,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-# The model container's process: a script in qa_console/inference (code that runs in another
-# interpreter), found through the package so it works from a wheel as from a checkout.
-WORKER_SCRIPT = Path(str(resources.files("qa_console.inference").joinpath("sagemaker_worker.py")))
+from qa_console.inference.worker_protocol import Message
+from qa_console.localaws.cloudwatch.shipper import LogStream
+from qa_console.localaws.workers import RestartBackoff, WorkerProcess
+
 # Messages after which nothing more arrives for a call.
 FINAL = frozenset({"result", "end", "error", "crashed", "load_failed", "unavailable"})
-QUICK_DEATH_S = 10.0  # a worker dying sooner than this after it was ready counts as a failure
-MAX_BACKOFF_S = 60.0
-
-LogFunction = Callable[[str, str], None]  # (instance_id, line)
 
 
 def instance_id(deployment_key: str, index: int) -> str:
@@ -74,7 +67,7 @@ class Call:
         self.content_type = content_type
         self.accept = accept
         self.stream = stream
-        self.worker: WorkerProcess | None = None
+        self.worker: ModelWorker | None = None
         self.closed = False  # answered or abandoned: later messages are dropped
         self.model_ms: float | None = None  # the handler's own time, when the worker says
 
@@ -92,112 +85,58 @@ class Call:
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.queue.put_nowait, message)
 
-    def invoke_message(self) -> tuple[Any, ...]:
-        return ("invoke", self.rid, self.body, self.content_type, self.accept, self.stream)
+    def invoke_message(self) -> tuple[Message, bytes]:
+        message = {
+            "type": "invoke",
+            "id": self.rid,
+            "content_type": self.content_type,
+            "accept": self.accept,
+            "stream": self.stream,
+        }
+        return message, self.body
 
 
 @dataclass
 class Slot:
     index: int
     instance_id: str
-    worker: WorkerProcess | None = None
-    failures: int = 0
+    log: LogStream
+    worker: ModelWorker | None = None
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
     timer: threading.Timer | None = None
 
 
-class WorkerProcess:
-    """One worker.py process: its connection, its log pipes, the calls it is running."""
+class ModelWorker(WorkerProcess):
+    """One model-container process in a slot: the calls it is running, whether it is retiring."""
 
-    def __init__(self, pool: EndpointPool, slot: Slot) -> None:
+    def __init__(
+        self, pool: EndpointPool, slot: Slot, model_dir: Path, environment: Mapping[str, str]
+    ) -> None:
+        super().__init__(
+            "sagemaker_worker.py",
+            ["--model-dir", str(model_dir), "--threads", str(pool.threads)],
+            env=environment,
+            cwd=model_dir,
+            log=slot.log,
+        )
         self.pool = pool
         self.slot = slot
         self.instance_id = slot.instance_id
-        self.state = "starting"  # starting | ready | failed | exited
         self.retiring = False
         self.calls: dict[str, Call] = {}
         self.hung: set[str] = set()
-        self.started_at = time.monotonic()
-        self.ready_at: float | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self.connection: Connection | None = None
-        self._send_lock = threading.Lock()
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+    def on_ready(self) -> None:
+        self.pool._on_ready(self)
 
-    def start(self, model_dir: Path, threads: int, environment: Mapping[str, str]) -> None:
-        parent, child = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-u",
-                    str(WORKER_SCRIPT),
-                    "--fd",
-                    str(child.fileno()),
-                    "--model-dir",
-                    str(model_dir),
-                    "--threads",
-                    str(threads),
-                ],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=model_dir,
-                env={**os.environ, **environment},
-                start_new_session=True,  # a Ctrl-C at the terminal reaches the runtime, not this
-            )
-        except BaseException:
-            parent.close()
-            raise
-        finally:
-            child.close()
-        self.connection = Connection(parent.detach())
-        assert self.process.stdout is not None and self.process.stderr is not None
-        for pipe in (self.process.stdout, self.process.stderr):
-            threading.Thread(target=self._pump, args=(pipe,), daemon=True).start()
-        threading.Thread(target=self._read, name=f"worker-{self.pid}", daemon=True).start()
+    def on_load_failed(self, message: Message) -> None:
+        self.pool._on_load_failed(self)
 
-    def send(self, message: tuple[Any, ...]) -> bool:
-        """Send to the worker; False if it is gone (its reader thread reports the exit)."""
-        if self.connection is None:
-            return False
-        try:
-            with self._send_lock:
-                self.connection.send(message)
-            return True
-        except (OSError, ValueError):
-            return False
+    def on_message(self, message: Message, body: bytes) -> None:
+        self.pool._on_message(self, message, body)
 
-    def stop(self) -> None:
-        """Kill the process; the reader thread then sees the connection close and reports."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-
-    def _read(self) -> None:
-        assert self.connection is not None and self.process is not None
-        while True:
-            try:
-                message = self.connection.recv()
-            except (EOFError, OSError, ValueError):
-                break
-            self.pool._on_message(self, message)
-        try:
-            code = self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # closed its end but still running: make sure
-            self.process.kill()
-            code = self.process.wait()
-        self.connection.close()
+    def on_exit(self, code: int) -> None:
         self.pool._on_exit(self, code)
-
-    def _pump(self, pipe: IO[bytes]) -> None:
-        """Forward the worker's stdout/stderr lines: they are the container's log."""
-        with pipe:
-            for raw in iter(pipe.readline, b""):
-                self.pool.log(self.instance_id, raw.decode("utf-8", "replace").rstrip("\n"))
 
 
 @dataclass
@@ -223,32 +162,37 @@ class EndpointPool:
         workers_per_instance: int = 1,
         fetch: Callable[[], Path],
         environment: Mapping[str, str],
-        log: LogFunction,
+        log_stream: Callable[[str], LogStream],
     ) -> None:
+        """`environment` is a worker's whole environment (workers.worker_environment);
+        `log_stream` gives an instance id's CloudWatch Logs stream."""
         self.endpoint = endpoint
         self.variant = variant
         self.key = key
         self.threads = threads
         self.fetch = fetch
         self.environment = dict(environment)
-        self.log = log
         self.state = "fetching"  # fetching | loading | ready | failed | closed
         self.error: str | None = None
         self.model_dir: Path | None = None
         per_instance = max(1, workers_per_instance)
-        self.slots = [
-            Slot(index, instance_id(key, index // per_instance))
-            for index in range(max(1, instances) * per_instance)
-        ]
-        self.retired: list[WorkerProcess] = []
+        count = max(1, instances) * per_instance
+        ids = [instance_id(key, index // per_instance) for index in range(count)]
+        self._streams = {iid: log_stream(iid) for iid in ids}  # one per instance
+        self.slots = [Slot(index, iid, self._streams[iid]) for index, iid in enumerate(ids)]
+        self.retired: list[ModelWorker] = []
         self.waiting: list[Call] = []
         self.closed = False
         self.stats = PoolStats()
         self.ready = threading.Event()  # set once any worker has loaded the model
         self.settled = threading.Event()  # set once the pool is ready or has failed
         self._lock = threading.RLock()
-        self._fetch_failures = 0
+        self._fetch_backoff = RestartBackoff(first_s=2.0)
         self._fetch_timer: threading.Timer | None = None
+
+    def log(self, instance: str, line: str) -> None:
+        """A line of the runtime's own in the instance's log stream, beside its container's."""
+        self._streams[instance].write(line)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -265,23 +209,19 @@ class EndpointPool:
             with self._lock:
                 if self.closed:
                     return
-                self._fetch_failures += 1
-                delay = min(2.0**self._fetch_failures, MAX_BACKOFF_S)
-                message = f"the model data could not be fetched: {error}"
-                self.state, self.error = "failed", message
-                waiting, self.waiting = self.waiting, []
+                delay = self._fetch_backoff.failed()
                 # Try again later: the object may be uploaded again, or S3 was restarting.
                 self._fetch_timer = threading.Timer(delay, self._fetch_and_spawn)
                 self._fetch_timer.daemon = True
                 self._fetch_timer.start()
+            message = f"the model data could not be fetched: {error}"
             self.log(self.slots[0].instance_id, f"ERROR {message}; trying again in {delay:.0f} s")
-            self.settled.set()
-            for call in waiting:
-                call.deliver(("load_failed", message))
+            self._fail(message)
             return
         with self._lock:
             if self.closed:
                 return
+            self._fetch_backoff.succeeded()
             self.model_dir = model_dir
             self.state, self.error = "loading", None
             for slot in self.slots:
@@ -291,19 +231,33 @@ class EndpointPool:
         """Start a worker in the slot (lock held)."""
         assert self.model_dir is not None
         slot.timer = None
-        worker = WorkerProcess(self, slot)
+        worker = ModelWorker(self, slot, self.model_dir, self.environment)
         slot.worker = worker
         try:
-            worker.start(self.model_dir, self.threads, self.environment)
+            worker.start()
         except OSError as error:  # out of processes or file descriptors: try again later
             slot.worker = None
-            delay = self._schedule_restart(slot, quick=True)
+            delay = self._schedule_restart(slot, slot.backoff.failed())
             self.log(
                 slot.instance_id,
                 f"ERROR the worker process could not start: {error}; trying again in {delay:.0f} s",
             )
             return
         self.log(slot.instance_id, f"starting worker pid {worker.pid} ({self.threads} threads)")
+
+    def _fail(self, message: str) -> None:
+        """No worker can serve: the pool has failed with this reason, and so do waiting calls."""
+        with self._lock:
+            if self.closed:
+                return
+            self.error = message
+            if self._pick() is not None:  # another worker serves: describe() shows the error
+                return
+            self.state = "failed"
+            waiting, self.waiting = self.waiting, []
+        self.settled.set()
+        for call in waiting:
+            call.deliver(("load_failed", message))
 
     def close(self, *, drain: bool = False) -> None:
         """Stop serving. drain=True lets calls in flight finish first (an endpoint update)."""
@@ -328,7 +282,7 @@ class EndpointPool:
         for call in waiting:
             call.deliver(("unavailable", "the endpoint changed while this request waited"))
         for worker in to_stop:
-            worker.stop()
+            worker.kill()
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -346,12 +300,12 @@ class EndpointPool:
                     self.waiting.append(call)
                 return
             self._assign(worker, call)
-        worker.send(call.invoke_message())
+        worker.send(*call.invoke_message())
 
     def abandon(self, call: Call, reason: str) -> None:
         """The caller stopped waiting: reason 'timeout' (retire the worker) or 'cancel'."""
-        stop: WorkerProcess | None = None
-        cancel: WorkerProcess | None = None
+        stop: ModelWorker | None = None
+        cancel: ModelWorker | None = None
         with self._lock:
             call.closed = True
             if call in self.waiting:
@@ -374,11 +328,11 @@ class EndpointPool:
             else:
                 cancel = worker
         if stop is not None:
-            stop.stop()
+            stop.kill()
         if cancel is not None:
-            cancel.send(("cancel", call.rid))
+            cancel.send({"type": "cancel", "id": call.rid})
 
-    def _pick(self) -> WorkerProcess | None:
+    def _pick(self) -> ModelWorker | None:
         ready = [
             slot.worker
             for slot in self.slots
@@ -386,11 +340,11 @@ class EndpointPool:
         ]
         return min(ready, key=lambda worker: len(worker.calls)) if ready else None
 
-    def _assign(self, worker: WorkerProcess, call: Call) -> None:
+    def _assign(self, worker: ModelWorker, call: Call) -> None:
         worker.calls[call.rid] = call
         call.worker = worker
 
-    def _retire(self, worker: WorkerProcess) -> None:
+    def _retire(self, worker: ModelWorker) -> None:
         """No new calls for this worker; its slot gets a new one (lock held)."""
         worker.retiring = True
         self.retired.append(worker)
@@ -401,44 +355,44 @@ class EndpointPool:
 
     # --- reports from the workers' reader threads ---------------------------------------------
 
-    def _on_message(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
-        kind = message[0]
+    def _on_message(self, worker: ModelWorker, message: Message, body: bytes) -> None:
+        kind, rid = message["type"], message.get("id")
         if kind == "chunk":
-            call = worker.calls.get(message[1])
+            call = worker.calls.get(rid) if rid is not None else None
             if call is not None:
-                call.deliver(message)
+                call.deliver(("chunk", rid, body, message.get("content_type")))
             return
-        if kind == "ready":
-            self._on_ready(worker, float(message[1]))
-            return
-        if kind == "load_failed":
-            self._on_load_failed(worker, str(message[1]))
-            return
-        stop = False
+        if kind not in ("result", "end", "error") or rid is None:
+            return  # nothing else is a reply; a newer worker may send more than this knows
         with self._lock:
-            call = worker.calls.pop(message[1], None)
-            worker.hung.discard(message[1])
+            call = worker.calls.pop(rid, None)
+            worker.hung.discard(rid)
             if kind == "error":
                 self.stats.failed += 1
             else:
                 self.stats.served += 1
             stop = worker.retiring and not worker.calls
         if call is not None:
-            if kind == "result" and len(message) > 4:
-                call.model_ms = float(message[4])
-            call.deliver(message)
+            if kind == "result":
+                if message.get("model_ms") is not None:
+                    call.model_ms = float(message["model_ms"])
+                call.deliver(("result", rid, body, message.get("content_type"), call.model_ms))
+            elif kind == "end":
+                call.deliver(("end", rid))
+            else:
+                call.deliver(
+                    ("error", rid, int(message.get("status") or 500), message.get("message"))
+                )
         if stop:
-            worker.stop()
+            worker.kill()
 
-    def _on_ready(self, worker: WorkerProcess, load_ms: float) -> None:
-        dispatch: list[tuple[WorkerProcess, Call]] = []
+    def _on_ready(self, worker: ModelWorker) -> None:
+        dispatch: list[tuple[ModelWorker, Call]] = []
         with self._lock:
-            worker.state = "ready"
-            worker.ready_at = time.monotonic()
             if worker.retiring or self.closed:
                 return
             self.state, self.error = "ready", None
-            self.stats.load_ms = load_ms
+            self.stats.load_ms = worker.load_ms
             while self.waiting:
                 call = self.waiting.pop(0)
                 target = self._pick()
@@ -448,26 +402,15 @@ class EndpointPool:
         self.ready.set()
         self.settled.set()
         for target, call in dispatch:
-            target.send(call.invoke_message())
+            target.send(*call.invoke_message())
 
-    def _on_load_failed(self, worker: WorkerProcess, reason: str) -> None:
-        message = f"the model failed to load: {reason}"
-        with self._lock:
-            worker.state = "failed"
-            self.error = message
-            if self._pick() is not None:
-                return
-            self.state = "failed"
-            waiting, self.waiting = self.waiting, []
-        self.settled.set()
-        for call in waiting:
-            call.deliver(("load_failed", message))
+    def _on_load_failed(self, worker: ModelWorker) -> None:
+        self._fail(f"the model failed to load: {worker.failure}")
 
-    def _on_exit(self, worker: WorkerProcess, code: int) -> None:
+    def _on_exit(self, worker: ModelWorker, code: int) -> None:
         with self._lock:
             orphans = list(worker.calls.values())
             worker.calls.clear()
-            previous_state, worker.state = worker.state, "exited"
             if worker in self.retired:
                 self.retired.remove(worker)
             slot = worker.slot
@@ -476,23 +419,18 @@ class EndpointPool:
             if restart:
                 slot.worker = None
                 self.stats.restarts += 1
-                quick = worker.ready_at is None or (
-                    time.monotonic() - worker.ready_at < QUICK_DEATH_S
-                )
-                delay = self._schedule_restart(slot, quick=quick)
+                delay = self._schedule_restart(slot, slot.backoff.after_exit(worker))
         for call in orphans:
             call.deliver(("crashed", code))
         if restart:
-            why = "failed to load the model" if previous_state == "failed" else "exited"
+            why = "failed to load the model" if worker.failure is not None else "exited"
             self.log(
                 worker.instance_id,
                 f"worker pid {worker.pid} {why} (exit code {code}); restarting it in {delay:.0f} s",
             )
 
-    def _schedule_restart(self, slot: Slot, *, quick: bool) -> float:
-        """Start a new worker in the slot after a back-off that grows with quick deaths."""
-        slot.failures = slot.failures + 1 if quick else 0
-        delay = min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S) if slot.failures else 0.0
+    def _schedule_restart(self, slot: Slot, delay: float) -> float:
+        """Start a new worker in the slot after `delay` (lock held)."""
         timer = threading.Timer(delay, self._restart, args=(slot,))
         timer.daemon = True
         slot.timer = timer

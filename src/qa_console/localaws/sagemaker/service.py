@@ -1,9 +1,10 @@
 """The runtime's core: which pool serves an endpoint, admission, waiting, async invocations.
 
 `Runtime` ties the parts together: it reads endpoints from the control plane (control.py), keeps
-one `EndpointPool` (pool.py) per endpoint variant and deployment, ships log lines (logs.py), and
-turns what a worker answers into responses or AWS errors (wire.py). The HTTP layer (app.py) only
-parses requests and writes responses.
+one `EndpointPool` (pool.py) per endpoint variant and deployment, ships log lines to the endpoint's
+log group (logs.py names it; cloudwatch/shipper.py sends), and turns what a worker answers into
+responses or AWS errors (wire.py). The HTTP layer (app.py) only parses requests and writes
+responses.
 
 A background poller looks at the control plane every few seconds: it starts loading the model of
 an endpoint as soon as the endpoint exists (during its Creating phase, as SageMaker does), swaps in
@@ -28,7 +29,8 @@ Knobs (environment variables, read when the runtime is created):
                                         vCPUs) processes within the cap; serverless gets one
     QA_CONSOLE_RUNTIME_POLL_S           control-plane poll interval (2)
     QA_CONSOLE_RUNTIME_CACHE_S          how long an endpoint description is reused (1)
-    QA_CONSOLE_RUNTIME_LOG_FLUSH_S      CloudWatch Logs batch interval (1)
+    QA_CONSOLE_RUNTIME_LOG_FLUSH_S      the longest a log line waits to be sent to CloudWatch
+                                        Logs, batched with the lines after it (0.2)
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from qa_console.localaws.cloudwatch.shipper import LogShipper, LogStream
 from qa_console.localaws.sagemaker import wire
 from qa_console.localaws.sagemaker.artifacts import fetch_model
 from qa_console.localaws.sagemaker.control import (
@@ -55,8 +58,9 @@ from qa_console.localaws.sagemaker.control import (
     VariantSpec,
     split_s3_url,
 )
-from qa_console.localaws.sagemaker.logs import LogWriter, group_name, stream_name
+from qa_console.localaws.sagemaker.logs import group_name, stream_name
 from qa_console.localaws.sagemaker.pool import Call, EndpointPool
+from qa_console.localaws.workers import worker_environment
 
 logger = logging.getLogger(__name__)
 ENV_PREFIX = "QA_CONSOLE_RUNTIME_"
@@ -72,7 +76,7 @@ class RuntimeSettings:
     max_workers: int = 0
     poll_s: float = 2.0
     cache_s: float = 1.0
-    log_flush_s: float = 1.0
+    log_flush_s: float = 0.2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -121,6 +125,7 @@ class Runtime:
         from botocore.config import Config
 
         self.region = region
+        self.aws_endpoint_url = aws_endpoint_url
         self.work_dir = Path(work_dir)
         self.settings = settings or RuntimeSettings.from_env()
         # Fixed credentials: the local control plane accepts any, and the runtime must not pick
@@ -141,7 +146,7 @@ class Runtime:
         self.control = ControlPlane(
             client("sagemaker"), self.s3, client("sts"), cache_s=self.settings.cache_s
         )
-        self.logs = LogWriter(client("logs"), flush_interval_s=self.settings.log_flush_s)
+        self.logs = LogShipper(lambda: client("logs"), flush_interval_s=self.settings.log_flush_s)
         self._pools: dict[tuple[str, str], VariantPools] = {}
         self._in_flight: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -158,7 +163,6 @@ class Runtime:
                 return
             self._started = True
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.logs.start()
         self._poller.start()
 
     def shutdown(self) -> None:
@@ -263,8 +267,8 @@ class Runtime:
         instances, per_instance, threads = self._shape(variant)
         group = group_name(spec.name)
 
-        def log(instance: str, line: str) -> None:
-            self.logs.write(group, stream_name(variant.name, instance), line)
+        def log_stream(instance: str) -> LogStream:
+            return LogStream(self.logs, group, stream_name(variant.name, instance))
 
         pool: EndpointPool
 
@@ -277,16 +281,19 @@ class Runtime:
                 variant.model_data_url,
                 variant.model_etag,
                 self.work_dir,
-                log=lambda line: log(first, line),
+                log=lambda line: pool.log(first, line),
             )
 
-        environment = {
-            **self._thread_environment(),
-            **dict(variant.environment),
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "SAGEMAKER_ENDPOINT_NAME": spec.name,
-        }
+        environment = worker_environment(
+            self.aws_endpoint_url,
+            self.region,
+            own={
+                **_container_environment(),
+                **self._thread_environment(),
+                **dict(variant.environment),
+            },
+            platform={"SAGEMAKER_ENDPOINT_NAME": spec.name},
+        )
         pool = EndpointPool(
             endpoint=spec.name,
             variant=variant.name,
@@ -296,7 +303,7 @@ class Runtime:
             workers_per_instance=per_instance,
             fetch=fetch,
             environment=environment,
-            log=log,
+            log_stream=log_stream,
         )
         pool.log(
             pool.slots[0].instance_id,
@@ -336,7 +343,7 @@ class Runtime:
         answered in 450 ms with 2 intra-op threads and 48 ms with 1 (docs/benchmarks.md)."""
         intra = str(max(1, self.settings.intra_op_threads))
         return {
-            name: intra for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if name not in os.environ
+            name: os.environ.get(name, intra) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
         }
 
     # --- requests -----------------------------------------------------------------------------
@@ -568,6 +575,16 @@ class Runtime:
                     return all(pool.ready.is_set() for pool in pools)
             time.sleep(0.05)
         return False
+
+
+def _container_environment() -> dict[str, str]:
+    """What a container has of its own besides the model's variables: a home, a temp dir and a
+    UTF-8 locale (this machine's home and temp dir: libraries keep their caches there)."""
+    env = {"LANG": "C.UTF-8"}
+    for name in ("HOME", "TMPDIR"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
 
 
 def instance_vcpus(instance_type: str | None) -> int:
