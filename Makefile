@@ -5,7 +5,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck check bench clean
+.PHONY: install demo test wheel-smoke lint typecheck check bench clean
 
 install:
 	@bash scripts/install.sh
@@ -15,6 +15,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Only the wheel smoke (also part of `make test`): build the wheel, install it in a fresh venv,
+# and run the biography bot's commands from a folder outside the checkout.
+wheel-smoke: install
+	$(BIN)/python -m pytest tests/test_wheel_install.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from qa_console.localaws import launcher
-from qa_console.localaws.state import DIR_ENV
+from qa_console.localaws.state import DIR_ENV, LocalAwsState
 from qa_console.localaws.supervisor import WATCH_PID_ENV
 
 if TYPE_CHECKING:
@@ -51,6 +51,21 @@ class LocalAws:
     state_dir: Path
     pid: int
     env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(
+        cls, state: LocalAwsState, directory: Path, env: Mapping[str, str] | None = None
+    ) -> LocalAws:
+        """The local AWS that `state` (its state.json in `directory`) describes."""
+        return cls(
+            endpoint_url=state.moto_url,
+            runtime_url=state.runtime_url,
+            gateway_url=state.gateway_url,
+            region=state.region,
+            state_dir=directory,
+            pid=state.pid,
+            env=dict(env or {}),
+        )
 
     @property
     def log_file(self) -> Path:
@@ -105,15 +120,7 @@ def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
     os.environ.update(exported)  # as a user who ran eval "$(qa-console local env)"
     env = {DIR_ENV: str(directory), WATCH_PID_ENV: str(os.getpid()), **exported}
     env.update({name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-    _session = LocalAws(
-        endpoint_url=state.moto_url,
-        runtime_url=state.runtime_url,
-        gateway_url=state.gateway_url,
-        region=state.region,
-        state_dir=directory,
-        pid=state.pid,
-        env=env,
-    )
+    _session = LocalAws.from_state(state, directory, env)
     try:
         yield _session
     finally:

@@ -308,3 +308,21 @@ def test_the_iam_policy_simulator_is_installed(local_aws: LocalAws) -> None:
     )["EvaluationResults"]
     decisions = {item["EvalActionName"]: item["EvalDecision"] for item in results}
     assert decisions == {"s3:GetObject": "allowed", "s3:PutObject": "implicitDeny"}
+
+
+def test_training_jobs_fail_at_once_saying_the_local_aws_runs_none(
+    sagemaker: Any, name: str
+) -> None:
+    sagemaker.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "local/none:1", "TrainingInputMode": "File"},
+        RoleArn=ROLE_ARN,
+        OutputDataConfig={"S3OutputPath": f"s3://no-bucket/{name}/output"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
+    job = sagemaker.describe_training_job(TrainingJobName=name)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Failed", "Failed")
+    assert "runs none" in job["FailureReason"] and "qa-console train" in job["FailureReason"]
+    assert "ModelArtifacts" not in job  # stock moto pointed at a model.tar.gz never written
+    assert job["SecondaryStatusTransitions"][-1]["Status"] == "Failed"

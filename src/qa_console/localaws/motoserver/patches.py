@@ -19,6 +19,9 @@ in tests/test_localaws_moto_gaps.py that fails if a moto upgrade changes what is
   way: the first request after start-up waited over a second, and every snapshot carried six
   copies of the policies. Only partitions that exist can hold access keys, so only those are
   searched; IAM backends are now built when IAM (or a key in it) is used.
+- training jobs are Completed at once, with a ModelArtifacts path nothing was written to, so
+  `train --on sagemaker` failed on a missing model.tar.gz "of a completed job": they are Failed
+  at once instead, with a FailureReason saying that the local AWS runs no training jobs.
 
 Transitions are lazy: an endpoint's status is settled whenever it is read, from the deadline
 stored on the endpoint itself, so no timer thread is needed and persisted endpoints that were
@@ -37,6 +40,11 @@ DEFAULT_CREATING_SECONDS = 2.0
 
 # Any SageMaker hosting instance type: ml.<family>.<size>, e.g. ml.g6e.12xlarge, ml.inf2.xlarge.
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+TRAINING_FAILURE_REASON = (
+    "the embedded local AWS keeps training jobs but runs none: train on this machine with "
+    "`qa-console train`, or on AWS with --target <profile>"
+)
 
 # Private per-endpoint state lives in one attribute; moto derives the response key "Qa" from it.
 _PRIVATE = "_qa"
@@ -71,6 +79,7 @@ def apply() -> None:
     _patch_duplicate_names()
     _patch_update_endpoint()
     _patch_lazy_iam_partitions()
+    _patch_training_jobs()
     _applied = True
 
 
@@ -321,3 +330,28 @@ def _patch_lazy_iam_partitions() -> None:
 
     _replace(iam_models, "get_account_id_from", get_account_id_from)
     _replace(iam_models, "mark_account_as_visited", mark_account_as_visited)
+
+
+def _patch_training_jobs() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original_create = SageMakerModelBackend.create_training_job
+
+    def create_training_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        job: Any = original_create(self, *args, **kwargs)
+        # Unset members (None) are left out of describe responses, as AWS leaves them out.
+        job.training_job_status = job.secondary_status = "Failed"
+        job.failure_reason = TRAINING_FAILURE_REASON
+        job.model_artifacts = None
+        job.final_metric_data_list = None
+        job.secondary_status_transitions.append(
+            {
+                "Status": "Failed",
+                "StartTime": job.creation_time,
+                "EndTime": job.creation_time,
+                "StatusMessage": TRAINING_FAILURE_REASON,
+            }
+        )
+        return job
+
+    _replace(SageMakerModelBackend, "create_training_job", create_training_job)
