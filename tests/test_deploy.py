@@ -16,7 +16,7 @@ from fixtures_foundation import run_cli
 from fixtures_localaws import LocalAws
 from fixtures_package import read_entries, with_handler, write_archive
 from qa_console.backends.sagemaker import SageMakerBackend
-from qa_console.errors import AuthError, BackendError, UsageError
+from qa_console.errors import AuthError, BackendError, OperationError, UsageError
 from qa_console.ops.deploy.flow import deploy_model
 from qa_console.ops.deploy.plan import DeployRequest, plan_deploy
 from qa_console.ops.deploy.rollout import Recorder, roll_out
@@ -211,6 +211,60 @@ def test_a_failed_run_rolls_back_what_it_created(
     # The uploaded archive stays (S3 data is only purged on request), and only it is recorded.
     left = teardown(local_aws.target, "dep-rollback", dry_run=True)
     assert (left.deleted, [item["kind"] for item in left.kept]) == ([], ["s3-object"])
+
+
+OLD_IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:"
+    "2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04"
+)
+
+
+def log_messages(local_aws: LocalAws, endpoint: str) -> list[str]:
+    logs = local_aws.client("logs")
+    group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    return [event["message"] for event in logs.filter_log_events(logGroupName=group)["events"]]
+
+
+def test_an_image_whose_transformers_major_differs_fails_as_on_sagemaker(
+    local_aws: LocalAws, role: str, t5_archive: Path
+) -> None:
+    """The tiny model is saved by transformers 5; the 4.51.3 container cannot load it."""
+    before = names_in(local_aws)
+    with pytest.raises(OperationError) as caught:
+        deploy_model(
+            local_aws.target,
+            t5_archive,
+            request("dep-old-image", role, image_uri=OLD_IMAGE),
+            bucket=BUCKET,
+        )
+    assert "endpoint dep-old-image failed" in caught.value.message
+    assert "did not pass the ping health check" in caught.value.message
+    assert any(line.startswith("rolled back: sagemaker-endpoint ") for line in caught.value.details)
+    assert names_in(local_aws) == before
+    reasons = [
+        line for line in log_messages(local_aws, "dep-old-image") if "model_fn failed" in line
+    ]
+    assert (
+        reasons
+        and "transformers 4.51.3 cannot load a model saved with transformers 5" in (reasons[0])
+    )
+
+
+def test_a_failed_update_leaves_the_previous_deployment_serving(
+    local_aws: LocalAws, role: str, t5_archive: Path
+) -> None:
+    first = deploy_model(local_aws.target, t5_archive, request("dep-keep", role), bucket=BUCKET)
+    with pytest.raises(OperationError, match="rolled back to its previous config"):
+        deploy_model(
+            local_aws.target,
+            t5_archive,
+            request("dep-keep", role, image_uri=OLD_IMAGE),
+            bucket=BUCKET,
+        )
+    described = local_aws.client("sagemaker").describe_endpoint(EndpointName="dep-keep")
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == first.plan.config_name
+    assert answer(local_aws, "dep-keep") == KNOWN[1]
 
 
 def test_a_role_that_may_not_serve_the_model_stops_the_deploy_before_anything_is_made(

@@ -16,7 +16,7 @@ import pytest
 
 from fixtures_gateway import STAGE, GatewayApi, build_key_api
 from fixtures_runtime import PROFILE, RuntimeStack, handler_archive
-from qa_console.localaws.apigateway import invoke_url
+from qa_console.localaws.apigateway import local_invoke_url
 
 DIES_AT_LOAD_HANDLER = """
 import os
@@ -101,7 +101,7 @@ def test_a_lambda_sandbox_that_dies_before_ready_delays_the_next_start(
         handler="import os\n\nos._exit(3)\n",
         throttle={"rateLimit": 1000.0, "burstLimit": 1000},
     )
-    url = invoke_url(api_id, STAGE, "ask", base_url=stack.gateway_url)
+    url = local_invoke_url(stack.gateway_url, api_id, STAGE, "ask")
     logs = stack.client("logs")
     next_start = r"the next sandbox of gw-dies-at-import starts in (\d+) s"
     calls = 0

@@ -69,7 +69,8 @@ def _print_status(data: dict[str, Any]) -> None:
 
     print_result(f"{data['name']}  {data['status']}")
     if data.get("failure_reason"):
-        info(f"[red]failed:[/] {escape(str(data['failure_reason']))}")
+        what = "failed" if data["status"] == "Failed" else "the last update failed"
+        info(f"[red]{what}:[/] {escape(str(data['failure_reason']))}")
     print_result(f"  config    {data['config']}")
     for variant in data["variants"]:
         if "serverless" in variant:

@@ -8,7 +8,11 @@ in tests/test_localaws_moto_gaps.py that fails if a moto upgrade changes what is
 - the instance-type whitelist is years old (no ml.g5, g6, m6i, m7i, c6i, c7i, inf2, t3, p4d, p5):
   accept any well-formed ml.<family>.<size>;
 - endpoints are InService at once: give them a Creating phase (QA_CONSOLE_LOCAL_CREATING_SECONDS,
-  default 2) so waiters and progress bars wait for something real;
+  default 2) so waiters and progress bars wait for something real; and, when the local
+  SageMaker runtime runs in this process (it reports each deployment's model load here), an
+  endpoint passes to InService only once its model loaded, as SageMaker's /ping health check
+  decides: a model that fails to load makes a new endpoint Failed, and an update roll back to
+  the config that serves, with SageMaker's FailureReason (the container's log says why);
 - describe responses carry empty members AWS omits (VpcConfig: {}, DataCaptureConfig: {},
   Containers: []);
 - describe_endpoint lacks the AsyncInferenceConfig of async endpoints;
@@ -51,6 +55,27 @@ _PRIVATE = "_qa"
 _PRIVATE_RESPONSE_KEY = "Qa"
 
 _applied = False
+
+# The health of each deployment, reported by the runtime: (endpoint ARN, config) -> reason, None
+# when the model loaded. Only consulted once a runtime has said it reports (health_gate_on).
+_health: dict[tuple[str, str], str | None] = {}
+_health_gate = False
+HEALTH_CHECK_LIMIT_S = 180.0  # SageMaker fails a container that does not pass /ping in 3 min
+PING_FAILURE = (
+    "The primary container for production variant {variant} did not pass the ping health "
+    "check. Please check CloudWatch logs for this endpoint."
+)
+
+
+def applied() -> bool:
+    return _applied
+
+
+def report_health(endpoint_arn: str, config_name: str, problem: str | None) -> None:
+    """The runtime's word on a deployment: its model loaded (problem None), or why it did not."""
+    global _health_gate
+    _health_gate = True
+    _health[(endpoint_arn, config_name)] = problem
 
 
 def _replace(owner: Any, name: str, value: Any) -> None:
@@ -105,14 +130,20 @@ def _private(endpoint: Any) -> dict[str, Any]:
 
 
 def _settle(endpoint: Any) -> None:
-    """Finish a Creating/Updating phase whose deadline has passed."""
+    """Finish a Creating/Updating phase whose deadline has passed (and, with the health gate,
+    whose model the runtime has reported on)."""
     from moto.core.utils import utcnow
 
     state = endpoint.__dict__.get(_PRIVATE)
     if not state or state.get("ready_at") is None or time.time() < state["ready_at"]:
         return
+    pending = state.get("pending")
+    config = pending["EndpointConfigName"] if pending else endpoint.endpoint_config_name
+    if _health_gate and _unhealthy(endpoint, state, config):
+        return
     pending = state.pop("pending", None)
     state.pop("ready_at", None)
+    state.pop("started_at", None)
     if pending is not None:
         endpoint.endpoint_config_name = pending["EndpointConfigName"]
         endpoint.production_variants = endpoint._process_production_variants(
@@ -124,7 +155,34 @@ def _settle(endpoint: Any) -> None:
     endpoint.__dict__["endpoint_status"] = "InService"
 
 
+def _unhealthy(endpoint: Any, state: dict[str, Any], config: str) -> bool:
+    """Apply the runtime's report on `config`: True while the phase must go on (no word yet);
+    a failure ends it (Failed when creating, back to the serving config when updating)."""
+    key = (endpoint.arn, config)
+    started = float(state.get("started_at") or time.time())
+    if key not in _health:
+        if time.time() - started < HEALTH_CHECK_LIMIT_S:
+            return True
+        problem: str | None = "no answer to /ping"
+    else:
+        problem = _health[key]
+    if problem is None:
+        return False
+    variants = (state.get("pending") or {}).get("ProductionVariants") or [
+        {"VariantName": "AllTraffic"}
+    ]
+    reason = PING_FAILURE.format(variant=variants[0].get("VariantName", "AllTraffic"))
+    updating = state.pop("pending", None) is not None
+    state.pop("ready_at", None)
+    state.pop("started_at", None)
+    endpoint.__dict__["failure_reason"] = reason
+    endpoint.__dict__["endpoint_status"] = "InService" if updating else "Failed"
+    return True
+
+
 def _start_phase(endpoint: Any, status: str) -> None:
+    _private(endpoint)["started_at"] = time.time()
+    endpoint.__dict__["failure_reason"] = None
     seconds = creating_seconds()
     if seconds <= 0:
         endpoint.__dict__["endpoint_status"] = status

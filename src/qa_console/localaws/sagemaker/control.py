@@ -31,6 +31,7 @@ class VariantSpec:
     weight: float
     serverless_max_concurrency: int | None = None
     serverless_memory_mb: int | None = None
+    image: str | None = None  # the container image the model names
     problem: str | None = None  # why this variant cannot be served (no model, no model data)
 
     @property
@@ -142,7 +143,10 @@ class ControlPlane:
             if _error_code(error) in ("ValidationException", "ValidationError", "ResourceNotFound"):
                 return None
             raise
-        config_name = endpoint["EndpointConfigName"]
+        # While an update is under way the new config is the one to load (SageMaker starts its
+        # fleet while the old one serves); the pool swaps it in once it has loaded.
+        pending = endpoint.get("PendingDeploymentSummary") or {}
+        config_name = pending.get("EndpointConfigName") or endpoint["EndpointConfigName"]
         try:
             config = self.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
         except Exception as error:
@@ -188,6 +192,7 @@ class ControlPlane:
                 problem=f"model {model_name!r} does not exist",
             )
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        base["image"] = container.get("Image")
         url = container.get("ModelDataUrl")
         environment = tuple(sorted((container.get("Environment") or {}).items()))
         if not url:

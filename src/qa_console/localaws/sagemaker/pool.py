@@ -163,9 +163,12 @@ class EndpointPool:
         fetch: Callable[[], Path],
         environment: Mapping[str, str],
         log_stream: Callable[[str], LogStream],
+        on_health: Callable[[str | None], None] = lambda problem: None,
     ) -> None:
         """`environment` is a worker's whole environment (workers.worker_environment);
-        `log_stream` gives an instance id's CloudWatch Logs stream."""
+        `log_stream` gives an instance id's CloudWatch Logs stream; `on_health` hears None when
+        the model loaded, else why no worker can serve it (the endpoint's health check)."""
+        self.on_health = on_health
         self.endpoint = endpoint
         self.variant = variant
         self.key = key
@@ -203,8 +206,14 @@ class EndpointPool:
         ).start()
 
     def _fetch_and_spawn(self) -> None:
+        from qa_console.localaws.sagemaker.container import IncompatibleModel
+
         try:
             model_dir = self.fetch()
+        except IncompatibleModel as error:  # final, as in the container: no retry will load it
+            self.log(self.slots[0].instance_id, f"ERROR {error}")
+            self._fail(str(error))
+            return
         except Exception as error:
             with self._lock:
                 if self.closed:
@@ -256,6 +265,7 @@ class EndpointPool:
             self.state = "failed"
             waiting, self.waiting = self.waiting, []
         self.settled.set()
+        self.on_health(message)
         for call in waiting:
             call.deliver(("load_failed", message))
 
@@ -401,6 +411,7 @@ class EndpointPool:
                 dispatch.append((target, call))
         self.ready.set()
         self.settled.set()
+        self.on_health(None)
         for target, call in dispatch:
             target.send(*call.invoke_message())
 

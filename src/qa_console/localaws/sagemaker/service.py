@@ -51,6 +51,7 @@ from typing import Any
 from qa_console.localaws.cloudwatch.shipper import LogShipper, LogStream
 from qa_console.localaws.sagemaker import wire
 from qa_console.localaws.sagemaker.artifacts import fetch_model
+from qa_console.localaws.sagemaker.container import check_loadable
 from qa_console.localaws.sagemaker.control import (
     PREPARING_STATUSES,
     ControlPlane,
@@ -276,13 +277,15 @@ class Runtime:
             if variant.problem or not variant.model_data_url:
                 raise RuntimeError(variant.problem or "no model data")
             first = pool.slots[0].instance_id
-            return fetch_model(
+            model_dir = fetch_model(
                 self.s3,
                 variant.model_data_url,
                 variant.model_etag,
                 self.work_dir,
                 log=lambda line: pool.log(first, line),
             )
+            check_loadable(model_dir, variant.image)
+            return model_dir
 
         environment = worker_environment(
             self.aws_endpoint_url,
@@ -304,6 +307,7 @@ class Runtime:
             fetch=fetch,
             environment=environment,
             log_stream=log_stream,
+            on_health=lambda problem: report_health(spec.arn, spec.config_name, problem),
         )
         pool.log(
             pool.slots[0].instance_id,
@@ -575,6 +579,15 @@ class Runtime:
                     return all(pool.ready.is_set() for pool in pools)
             time.sleep(0.05)
         return False
+
+
+def report_health(endpoint_arn: str, config_name: str, problem: str | None) -> None:
+    """Tell the control plane whether a deployment's model loaded, when it runs in this process
+    with the launcher's patches (its endpoints go InService, or Failed, on that word)."""
+    from qa_console.localaws.motoserver import patches
+
+    if patches.applied():
+        patches.report_health(endpoint_arn, config_name, problem)
 
 
 def _container_environment() -> dict[str, str]:

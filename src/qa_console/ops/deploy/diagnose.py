@@ -29,9 +29,14 @@ CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
         "out of memory: more serverless memory (--memory) or a larger instance",
     ),
     (
-        re.compile(r"ping health check|timed out|timeout|did not respond", re.I),
+        re.compile(r"timed out|timeout|did not respond|no answer to /ping", re.I),
         "the model did not load in time (3 minutes on SageMaker): a smaller model, a larger "
         "instance, or a faster start",
+    ),
+    (
+        re.compile(r"ping health check", re.I),
+        "the container did not pass its health check: its model failed to load, or loaded "
+        "too slowly (the endpoint's log says which)",
     ),
     (
         re.compile(r"capacity|InsufficientInstanceCapacity", re.I),
