@@ -31,6 +31,12 @@ import pytest
 REGION = "us-east-1"
 BUCKET = "runtime-test-models"
 ROLE_ARN = "arn:aws:iam::123456789012:role/runtime-test"
+# The inference image `qa-console deploy` would pick for a model saved by the installed
+# transformers (an image of another major fails the load, as the container would).
+SERVING_IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:"
+    "2.6.0-transformers5.5.3-cpu-py312-ubuntu22.04"
+)
 PROFILE = "runtime-test"
 
 # One versatile handler: the request body says what to do, so one model covers most tests.
@@ -240,8 +246,7 @@ class RuntimeStack:
             ModelName=model_name,
             ExecutionRoleArn=ROLE_ARN,
             PrimaryContainer={
-                "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-"
-                "inference:2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04",
+                "Image": SERVING_IMAGE,
                 "ModelDataUrl": url,
                 "Environment": {"QA_RUNTIME_TEST": endpoint},
             },

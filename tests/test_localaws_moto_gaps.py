@@ -5,6 +5,7 @@ fails one of these."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,20 +36,34 @@ def sagemaker(local_aws: LocalAws) -> Any:
     return local_aws.client("sagemaker")
 
 
+@pytest.fixture(scope="session")
+def served_model_url(local_aws: LocalAws, echo_archive: Path) -> str:
+    """A model archive that loads (the echo handler): since the local AWS gates InService on the
+    model's health check as SageMaker does, a lifecycle test needs a model that would serve."""
+    s3 = local_aws.client("s3")
+    s3.create_bucket(Bucket="moto-gaps-models")
+    s3.upload_file(str(echo_archive), "moto-gaps-models", "echo/model.tar.gz")
+    return "s3://moto-gaps-models/echo/model.tar.gz"
+
+
 @pytest.fixture
 def name(request: pytest.FixtureRequest) -> str:
     """A name unique to the test (the session's local AWS is shared)."""
     return "".join(char for char in request.node.name if char.isalnum())[-50:]
 
 
-def make_model(sagemaker: Any, name: str, **extra: Any) -> str:
-    sagemaker.create_model(
-        ModelName=name,
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": "local/none:1", "ModelDataUrl": f"s3://no-bucket/{name}.tar.gz"},
-        **extra,
-    )
-    return name
+@pytest.fixture
+def make_model(sagemaker: Any, served_model_url: str) -> Any:
+    def make(client: Any, name: str, **extra: Any) -> str:
+        client.create_model(
+            ModelName=name,
+            ExecutionRoleArn=ROLE_ARN,
+            PrimaryContainer={"Image": "local/none:1", "ModelDataUrl": served_model_url},
+            **extra,
+        )
+        return name
+
+    return make
 
 
 def make_config(sagemaker: Any, name: str, model: str, **variant: Any) -> str:
@@ -68,7 +83,7 @@ def validation_message(call: Any) -> str:
 
 
 def test_update_endpoint_goes_updating_then_in_service_on_the_new_config(
-    sagemaker: Any, name: str
+    make_model: Any, sagemaker: Any, name: str
 ) -> None:
     model = make_model(sagemaker, name)
     first = make_config(sagemaker, f"{name}-a", model)
@@ -102,7 +117,9 @@ def test_update_endpoint_goes_updating_then_in_service_on_the_new_config(
     assert after["LastModifiedTime"] >= during["LastModifiedTime"]
 
 
-def test_update_endpoint_refuses_what_sagemaker_refuses(sagemaker: Any, name: str) -> None:
+def test_update_endpoint_refuses_what_sagemaker_refuses(
+    make_model: Any, sagemaker: Any, name: str
+) -> None:
     model = make_model(sagemaker, name)
     config = make_config(sagemaker, name, model)
     assert "Could not find endpoint" in validation_message(
@@ -119,7 +136,9 @@ def test_update_endpoint_refuses_what_sagemaker_refuses(sagemaker: Any, name: st
 
 
 @pytest.mark.parametrize("instance_type", NEW_INSTANCE_TYPES)
-def test_any_ml_instance_type_is_accepted(sagemaker: Any, name: str, instance_type: str) -> None:
+def test_any_ml_instance_type_is_accepted(
+    make_model: Any, sagemaker: Any, name: str, instance_type: str
+) -> None:
     model = make_model(sagemaker, name)
     make_config(sagemaker, name, model, InstanceType=instance_type, InitialInstanceCount=1)
     variant = sagemaker.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]
@@ -128,7 +147,7 @@ def test_any_ml_instance_type_is_accepted(sagemaker: Any, name: str, instance_ty
 
 @pytest.mark.parametrize("instance_type", ["m5.large", "ml.m5", "ml..large", "gpu"])
 def test_malformed_instance_types_are_still_refused(
-    sagemaker: Any, name: str, instance_type: str
+    make_model: Any, sagemaker: Any, name: str, instance_type: str
 ) -> None:
     model = make_model(sagemaker, name)
     message = validation_message(
@@ -139,7 +158,9 @@ def test_malformed_instance_types_are_still_refused(
     assert instance_type in message
 
 
-def test_new_endpoint_is_creating_before_in_service(sagemaker: Any, name: str) -> None:
+def test_new_endpoint_is_creating_before_in_service(
+    make_model: Any, sagemaker: Any, name: str
+) -> None:
     model = make_model(sagemaker, name)
     config = make_config(sagemaker, name, model)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
@@ -158,7 +179,7 @@ def test_new_endpoint_is_creating_before_in_service(sagemaker: Any, name: str) -
     assert sagemaker.list_endpoints(NameContains=name, StatusEquals="InService")["Endpoints"]
 
 
-def test_describe_omits_empty_members(sagemaker: Any, name: str) -> None:
+def test_describe_omits_empty_members(make_model: Any, sagemaker: Any, name: str) -> None:
     model = make_model(sagemaker, name)
     config = make_config(sagemaker, name, model)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
@@ -170,7 +191,7 @@ def test_describe_omits_empty_members(sagemaker: Any, name: str) -> None:
     assert "DataCaptureConfig" not in sagemaker.describe_endpoint(EndpointName=name)
 
 
-def test_given_members_are_still_returned(sagemaker: Any, name: str) -> None:
+def test_given_members_are_still_returned(make_model: Any, sagemaker: Any, name: str) -> None:
     vpc = {"SecurityGroupIds": ["sg-12345678"], "Subnets": ["subnet-12345678"]}
     model = make_model(sagemaker, name, VpcConfig=vpc)
     assert sagemaker.describe_model(ModelName=model)["VpcConfig"] == vpc
@@ -196,7 +217,7 @@ def test_given_members_are_still_returned(sagemaker: Any, name: str) -> None:
     assert described["DataCaptureConfig"]["DestinationS3Uri"] == capture["DestinationS3Uri"]
 
 
-def test_serverless_config_round_trips(sagemaker: Any, name: str) -> None:
+def test_serverless_config_round_trips(make_model: Any, sagemaker: Any, name: str) -> None:
     model = make_model(sagemaker, name)
     serverless = {"MemorySizeInMB": 3072, "MaxConcurrency": 7}
     make_config(sagemaker, name, model, ServerlessConfig=serverless)
@@ -218,7 +239,7 @@ def test_serverless_config_round_trips(sagemaker: Any, name: str) -> None:
 
 
 def test_async_inference_config_round_trips_to_config_and_endpoint(
-    sagemaker: Any, name: str
+    make_model: Any, sagemaker: Any, name: str
 ) -> None:
     model = make_model(sagemaker, name)
     async_config = {
@@ -252,7 +273,9 @@ def test_async_inference_config_round_trips_to_config_and_endpoint(
     )
 
 
-def test_existing_names_are_refused_not_replaced(sagemaker: Any, name: str) -> None:
+def test_existing_names_are_refused_not_replaced(
+    make_model: Any, sagemaker: Any, name: str
+) -> None:
     model = make_model(sagemaker, name)
     config = make_config(sagemaker, name, model)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
@@ -326,3 +349,21 @@ def test_training_jobs_fail_at_once_saying_the_local_aws_runs_none(
     assert "runs none" in job["FailureReason"] and "qa-console train" in job["FailureReason"]
     assert "ModelArtifacts" not in job  # stock moto pointed at a model.tar.gz never written
     assert job["SecondaryStatusTransitions"][-1]["Status"] == "Failed"
+
+
+def test_usage_plan_limits_update_as_numbers(local_aws: LocalAws, name: str) -> None:
+    apigw = local_aws.client("apigateway")
+    plan = apigw.create_usage_plan(
+        name=name,
+        throttle={"rateLimit": 10.0, "burstLimit": 20},
+        quota={"limit": 5, "period": "DAY"},
+    )
+    updated = apigw.update_usage_plan(
+        usagePlanId=plan["id"],
+        patchOperations=[
+            {"op": "replace", "path": "/throttle/rateLimit", "value": "0.5"},
+            {"op": "replace", "path": "/quota/limit", "value": "1000"},
+        ],
+    )
+    assert updated["throttle"]["rateLimit"] == 0.5
+    assert updated["quota"]["limit"] == 1000

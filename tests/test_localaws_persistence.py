@@ -19,6 +19,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from fixtures_localaws import wait_for_snapshot
+from fixtures_runtime import ECHO_HANDLER, handler_archive
 from qa_console.localaws import launcher
 from qa_console.localaws.state import LocalAwsState, pid_alive, probe
 
@@ -42,7 +43,9 @@ def restart(directory: Path) -> LocalAwsState:
     return launcher.ensure_running()
 
 
-def test_objects_and_a_deployed_endpoint_survive_down_then_up(private_local_aws_dir: Path) -> None:
+def test_objects_and_a_deployed_endpoint_survive_down_then_up(
+    private_local_aws_dir: Path, tmp_path: Path
+) -> None:
     first = launcher.ensure_running()
     s3, sagemaker = clients(first, "s3", "sagemaker")
     s3.create_bucket(Bucket="models")
@@ -53,7 +56,10 @@ def test_objects_and_a_deployed_endpoint_survive_down_then_up(private_local_aws_
         ContentType="text/plain",
         Metadata={"owner": "qa"},
     )
-    tarball = os.urandom(13 * MB)  # over boto3's threshold below: a 3-part multipart upload
+    # A model that loads (the echo handler: endpoints go InService only once their model passes
+    # the health check), with 13 MB of incompressible weights: a 3-part multipart upload.
+    archive = handler_archive(tmp_path, ECHO_HANDLER, extra={"weights.bin": os.urandom(13 * MB)})
+    tarball = archive.read_bytes()
     s3.upload_fileobj(
         io.BytesIO(tarball),
         "models",

@@ -387,8 +387,8 @@ def test_cli_train_on_sagemaker_against_the_embedded_local_aws(
 ) -> None:
     """The same command with the default `local` target: the patched control plane of the
     embedded local AWS accepts the job as SageMaker would (GPU instance type, role, channels in
-    its S3), and since the local AWS does not run training containers, the missing artifact is
-    a one-line error rather than a traceback."""
+    its S3), and since the local AWS runs no training containers, the job fails at once and
+    the CLI says so in one line, not a traceback."""
     iam = local_aws.client("iam")
     role_arn = iam.create_role(
         RoleName="qa-train-local",
@@ -417,7 +417,9 @@ def test_cli_train_on_sagemaker_against_the_embedded_local_aws(
     }
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 1, out.stderr
-    assert "error: the training job completed but its model is not at s3://" in out.stderr
+    # The local AWS fails the job at once with a reason that says where training does run.
+    error = " ".join(out.stderr.split())
+    assert "keeps training jobs but runs none" in error and "qa-console train" in error
     assert "Traceback" not in out.stderr
 
     described = local_aws.client("sagemaker").describe_training_job(TrainingJobName="qa-test-local")

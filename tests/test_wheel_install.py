@@ -200,15 +200,18 @@ def package_check_and_smoke(app: InstalledWheel, work: Path, question: str) -> s
 
 
 def upload_and_serve(app: InstalledWheel, work: Path, s3: Any, question: str, answer: str) -> None:
-    """`upload` to the default bucket, then the README's demo: an endpoint on the uploaded model
-    (scripts/create_endpoint.py, run by the venv's Python), served by the installed runtime,
-    answers as the handler did."""
+    """`upload` to the default bucket, then the demo's deploy: an execution role from
+    `iam create-role`, `deploy` of the uploaded model, and the endpoint, served by the
+    installed runtime, answers as the handler did."""
     url = succeeded(app.qa("upload", "artifacts/model.tar.gz", cwd=work)).strip()
     assert url == f"s3://{BUCKET}/qa-console/model.tar.gz"
     uploaded = s3.get_object(Bucket=BUCKET, Key="qa-console/model.tar.gz")["Body"].read()
     assert uploaded == (work / "artifacts" / "model.tar.gz").read_bytes()
-    create_endpoint = REPO_ROOT / "scripts" / "create_endpoint.py"
-    succeeded(app.run(app.python, create_endpoint, url, "biography-bot", cwd=work))
+    role = succeeded(
+        app.qa("iam", "create-role", "qa-wheel-bot", "--endpoint", "biography-bot", cwd=work)
+    ).strip()
+    succeeded(app.qa("config", "set", "execution_role", role, cwd=work))
+    succeeded(app.qa("deploy", url, "--name", "biography-bot", cwd=work))
     served = succeeded(app.qa("ask", "--backend", "bio-sagemaker", question, cwd=work))
     assert served.strip() == answer
 
