@@ -18,6 +18,7 @@ pytest_plugins: list[str] = [
     "fixtures_localaws",
     "fixtures_package",
     "fixtures_train",
+    "fixtures_deploy",
     "fixtures_wheel",
 ]
 

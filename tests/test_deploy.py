@@ -8,94 +8,32 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from fixtures_deploy import KNOWN, answer, deploy_request, names_in
 from fixtures_foundation import run_cli
 from fixtures_localaws import LocalAws
 from fixtures_package import read_entries, with_handler, write_archive
-from qa_console.backends.sagemaker import SageMakerBackend
 from qa_console.errors import AuthError, BackendError, OperationError, UsageError
 from qa_console.ops.deploy.flow import deploy_model
-from qa_console.ops.deploy.plan import DeployRequest, plan_deploy
+from qa_console.ops.deploy.plan import plan_deploy
 from qa_console.ops.deploy.rollout import Recorder, roll_out
+from qa_console.ops.iam.fix import trust_policy
 from qa_console.ops.teardown import teardown
 
 BUCKET = "deploy-tests"
-KNOWN = ("who was ada lovelace?", "poet")  # what the packaged tiny model learned
-
-
-@pytest.fixture(scope="module")
-def role(local_aws: LocalAws) -> str:
-    iam = local_aws.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    try:
-        arn = str(
-            iam.create_role(RoleName="deploy-tests", AssumeRolePolicyDocument=json.dumps(trust))[
-                "Role"
-            ]["Arn"]
-        )
-    except iam.exceptions.EntityAlreadyExistsException:
-        return str(iam.get_role(RoleName="deploy-tests")["Role"]["Arn"])
-    # What an execution role needs (the preflight checks it), for any endpoint of the tests.
-    serving = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:ListBucket", "ecr:*", "logs:*",
-                           "cloudwatch:PutMetricData", "s3:PutObject", "sns:Publish"],
-                "Resource": "*",
-            }
-        ],
-    }  # fmt: skip
-    iam.put_role_policy(
-        RoleName="deploy-tests", PolicyName="serving", PolicyDocument=json.dumps(serving)
-    )
-    return arn
-
-
-def request(name: str, role: str, **options: Any) -> DeployRequest:
-    return DeployRequest(
-        endpoint=name,
-        model_url="",
-        role_arn=role,
-        weights_bytes=0,
-        transformers_version=None,
-        **options,
-    )
-
-
-def answer(local_aws: LocalAws, endpoint: str, question: str = KNOWN[0]) -> str:
-    backend = SageMakerBackend("t", endpoint=endpoint, target="local", region=local_aws.region)
-    return backend.ask(question).text
-
-
-def names_in(local_aws: LocalAws) -> set[str]:
-    """Every model, endpoint config and endpoint name in the local SageMaker."""
-    sagemaker = local_aws.client("sagemaker")
-    found = {item["ModelName"] for item in sagemaker.list_models()["Models"]}
-    configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
-    found |= {item["EndpointConfigName"] for item in configs}
-    found |= {item["EndpointName"] for item in sagemaker.list_endpoints()["Endpoints"]}
-    return found
 
 
 def test_a_serverless_deploy_answers_through_the_sagemaker_backend(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     outcome = deploy_model(
-        local_aws.target, t5_archive, request("dep-serverless", role), bucket=BUCKET, folder="m"
+        local_aws.target,
+        t5_archive,
+        deploy_request("dep-serverless", deploy_role),
+        bucket=BUCKET,
+        folder="m",
     )
     assert outcome.rollout is not None and outcome.rollout.status == "InService"
     assert not outcome.rollout.updated
@@ -112,12 +50,12 @@ def test_a_serverless_deploy_answers_through_the_sagemaker_backend(
 
 
 def test_a_real_time_deploy_picks_the_cheapest_instance_that_fits(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     outcome = deploy_model(
         local_aws.target,
         t5_archive,
-        request("dep-realtime", role, mode="realtime", budget_usd_per_hour=0.2),
+        deploy_request("dep-realtime", deploy_role, mode="realtime", budget_usd_per_hour=0.2),
         bucket=BUCKET,
     )
     assert outcome.plan.choice is not None
@@ -130,13 +68,15 @@ def test_a_real_time_deploy_picks_the_cheapest_instance_that_fits(
 
 
 def test_an_async_deploy_writes_its_answers_to_s3(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     local_aws.client("s3").create_bucket(Bucket="deploy-answers")
     outcome = deploy_model(
         local_aws.target,
         t5_archive,
-        request("dep-async", role, mode="async", async_output="s3://deploy-answers/out/"),
+        deploy_request(
+            "dep-async", deploy_role, mode="async", async_output="s3://deploy-answers/out/"
+        ),
         bucket=BUCKET,
     )
     assert outcome.rollout is not None
@@ -150,9 +90,11 @@ def test_an_async_deploy_writes_its_answers_to_s3(
 
 
 def test_a_redeploy_is_a_blue_green_update_that_answers_throughout(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
-    first = deploy_model(local_aws.target, t5_archive, request("dep-update", role), bucket=BUCKET)
+    first = deploy_model(
+        local_aws.target, t5_archive, deploy_request("dep-update", deploy_role), bucket=BUCKET
+    )
     answers: list[str] = []
     failures: list[str] = []
     stop = threading.Event()
@@ -170,7 +112,7 @@ def test_a_redeploy_is_a_blue_green_update_that_answers_throughout(
         second = deploy_model(
             local_aws.target,
             t5_archive,
-            request("dep-update", role, mode="realtime", instance_type="ml.m5.large"),
+            deploy_request("dep-update", deploy_role, mode="realtime", instance_type="ml.m5.large"),
             bucket=BUCKET,
         )
     finally:
@@ -186,7 +128,7 @@ def test_a_redeploy_is_a_blue_green_update_that_answers_throughout(
 
 
 def test_a_failed_run_rolls_back_what_it_created(
-    local_aws: LocalAws, role: str, t5_archive: Path, tmp_path: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path, tmp_path: Path
 ) -> None:
     """The model loads but every question fails: the warm-up's ModelError undoes the run."""
     from qa_console.inference import model_handler
@@ -199,7 +141,9 @@ def test_a_failed_run_rolls_back_what_it_created(
     archive = write_archive(tmp_path / "model.tar.gz", entries)
     before = names_in(local_aws)
     with pytest.raises(BackendError) as caught:
-        deploy_model(local_aws.target, archive, request("dep-rollback", role), bucket=BUCKET)
+        deploy_model(
+            local_aws.target, archive, deploy_request("dep-rollback", deploy_role), bucket=BUCKET
+        )
     assert "broken on purpose" in caught.value.message
     rolled_back = [line for line in caught.value.details if line.startswith("rolled back:")]
     assert [line.split()[2] for line in rolled_back] == [
@@ -226,7 +170,7 @@ def log_messages(local_aws: LocalAws, endpoint: str) -> list[str]:
 
 
 def test_an_image_whose_transformers_major_differs_fails_as_on_sagemaker(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     """The tiny model is saved by transformers 5; the 4.51.3 container cannot load it."""
     before = names_in(local_aws)
@@ -234,7 +178,7 @@ def test_an_image_whose_transformers_major_differs_fails_as_on_sagemaker(
         deploy_model(
             local_aws.target,
             t5_archive,
-            request("dep-old-image", role, image_uri=OLD_IMAGE),
+            deploy_request("dep-old-image", deploy_role, image_uri=OLD_IMAGE),
             bucket=BUCKET,
         )
     assert "endpoint dep-old-image failed" in caught.value.message
@@ -251,14 +195,16 @@ def test_an_image_whose_transformers_major_differs_fails_as_on_sagemaker(
 
 
 def test_a_failed_update_leaves_the_previous_deployment_serving(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
-    first = deploy_model(local_aws.target, t5_archive, request("dep-keep", role), bucket=BUCKET)
+    first = deploy_model(
+        local_aws.target, t5_archive, deploy_request("dep-keep", deploy_role), bucket=BUCKET
+    )
     with pytest.raises(OperationError, match="rolled back to its previous config"):
         deploy_model(
             local_aws.target,
             t5_archive,
-            request("dep-keep", role, image_uri=OLD_IMAGE),
+            deploy_request("dep-keep", deploy_role, image_uri=OLD_IMAGE),
             bucket=BUCKET,
         )
     described = local_aws.client("sagemaker").describe_endpoint(EndpointName="dep-keep")
@@ -271,23 +217,14 @@ def test_a_role_that_may_not_serve_the_model_stops_the_deploy_before_anything_is
     local_aws: LocalAws, t5_archive: Path
 ) -> None:
     iam = local_aws.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    trust = trust_policy("sagemaker.amazonaws.com")
     bare = iam.create_role(RoleName="deploy-bare", AssumeRolePolicyDocument=json.dumps(trust))
     before = names_in(local_aws)
     with pytest.raises(AuthError) as caught:
         deploy_model(
             local_aws.target,
             t5_archive,
-            request("dep-denied", bare["Role"]["Arn"]),
+            deploy_request("dep-denied", bare["Role"]["Arn"]),
             bucket=BUCKET,
         )
     assert "permissions the deploy needs are denied" in caught.value.message
@@ -296,10 +233,14 @@ def test_a_role_that_may_not_serve_the_model_stops_the_deploy_before_anything_is
 
 
 def test_a_second_deploy_while_one_is_under_way_is_refused(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     first = deploy_model(
-        local_aws.target, t5_archive, request("dep-busy", role), bucket=BUCKET, dry_run=True
+        local_aws.target,
+        t5_archive,
+        deploy_request("dep-busy", deploy_role),
+        bucket=BUCKET,
+        dry_run=True,
     )
     sagemaker = local_aws.client("sagemaker")
     sagemaker.create_model(**first.plan.model_request())
@@ -311,13 +252,13 @@ def test_a_second_deploy_while_one_is_under_way_is_refused(
 
 
 def test_a_dry_run_sends_nothing_and_prints_the_exact_requests(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     before = names_in(local_aws)
     outcome = deploy_model(
         local_aws.target,
         t5_archive,
-        request("dep-dry", role, mode="realtime", autoscale=(1, 3)),
+        deploy_request("dep-dry", deploy_role, mode="realtime", autoscale=(1, 3)),
         bucket="deploy-dry-bucket",
         dry_run=True,
     )
@@ -327,7 +268,7 @@ def test_a_dry_run_sends_nothing_and_prints_the_exact_requests(
         "register_scalable_target", "put_scaling_policy",
     ]  # fmt: skip
     model = outcome.requests[0]["params"]
-    assert model["ExecutionRoleArn"] == role
+    assert model["ExecutionRoleArn"] == deploy_role
     url = f"s3://deploy-dry-bucket/{t5_archive.name}"  # no folder given: the bucket's root
     assert model["PrimaryContainer"]["ModelDataUrl"] == url
     assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
@@ -338,13 +279,17 @@ def test_a_dry_run_sends_nothing_and_prints_the_exact_requests(
 
 
 def test_teardown_deletes_what_was_created_and_nothing_else(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
     outcome = deploy_model(
         local_aws.target,
         t5_archive,
-        request(
-            "dep-teardown", role, mode="realtime", instance_type="ml.m5.large", autoscale=(1, 2)
+        deploy_request(
+            "dep-teardown",
+            deploy_role,
+            mode="realtime",
+            instance_type="ml.m5.large",
+            autoscale=(1, 2),
         ),
         bucket="deploy-teardown",
     )
@@ -375,9 +320,9 @@ def test_teardown_deletes_what_was_created_and_nothing_else(
 
 
 def test_the_cli_deploys_reports_and_refuses_bad_input(
-    local_aws: LocalAws, role: str, t5_archive: Path
+    local_aws: LocalAws, deploy_role: str, t5_archive: Path
 ) -> None:
-    env = {"QA_CONSOLE_EXECUTION_ROLE": role, "QA_CONSOLE_BUCKET": BUCKET}
+    env = {"QA_CONSOLE_EXECUTION_ROLE": deploy_role, "QA_CONSOLE_BUCKET": BUCKET}
     dry = run_cli("deploy", str(t5_archive), "--name", "dep-cli", "--dry-run", "--json", env=env)
     assert dry.returncode == 0, dry.stderr
     data = json.loads(dry.stdout)

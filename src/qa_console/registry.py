@@ -40,7 +40,7 @@ BUILTIN_KINDS: dict[str, str] = {
 
 # Options whose values are paths, resolved against the folder of the file that declared them so
 # that a plugins.toml means the same thing from any working directory.
-PATH_OPTIONS = ("model",)
+PATH_OPTIONS = ("model", "api_key_file")
 
 # Listings cannot ask a kind which of its options are secret without importing it, so values of
 # options named like a secret are hidden by name. `*_env` options name a variable: not secret.

@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from qa_console.backends.base import Answer, Backend, BackendOption, Health, Stopwatch
@@ -61,6 +62,7 @@ class HttpBackend(Backend):
     options: ClassVar[tuple[BackendOption, ...]] = (
         BackendOption("url", "URL to POST questions to", required=True),
         BackendOption("api_key_env", "environment variable holding the API key (x-api-key)"),
+        BackendOption("api_key_file", "file holding the API key (what `qa-console expose` writes)"),
         BackendOption("api_key", "the API key itself (prefer api_key_env)", secret=True),
         BackendOption("timeout_s", "seconds to wait for an answer", default=30.0, type=float),
         BackendOption(
@@ -83,9 +85,20 @@ class HttpBackend(Backend):
         return str(self.settings["url"])
 
     def _api_key(self) -> str | None:
+        """The key from the environment variable, else the key file, else the option."""
         variable = self.settings["api_key_env"]
         if variable and os.environ.get(variable):
             return os.environ[variable]
+        key_file = self.settings["api_key_file"]
+        if key_file:
+            try:
+                return Path(key_file).expanduser().read_text(encoding="utf-8").strip() or None
+            except OSError as error:
+                raise ConfigError(
+                    f"backend {self.name!r}: cannot read its API key file {key_file}: "
+                    f"{error.strerror}",
+                    hint="expose the endpoint again (qa-console expose NAME) to write it",
+                ) from None
         return self.settings["api_key"] or None
 
     def ask(self, question: str, parameters: Mapping[str, Any] | None = None) -> Answer:
@@ -141,7 +154,7 @@ class HttpBackend(Backend):
                     else f"give backend {self.name!r} an api_key_env in plugins.toml"
                 )
             else:
-                hint = "the API key was refused: check it (qa-console expose prints it)"
+                hint = "the API key was refused: check it (`qa-console expose NAME --show-key`)"
             raise AuthError(
                 f"{self.url} refused the request ({status}): {_server_message(response)}", hint=hint
             )

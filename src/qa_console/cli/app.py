@@ -13,6 +13,7 @@ from qa_console.cli import (
     backends,
     config,
     deploy,
+    expose,
     history,
     iam,
     local,
@@ -80,6 +81,7 @@ train.register(app)
 package.register(app)
 upload.register(app)
 deploy.register(app)
+expose.register(app)
 status.register(app)
 iam.register(app)
 local.register(app)

@@ -105,8 +105,33 @@ def teardown(
         (result.already_gone if gone else result.deleted).append(entry)
         with open_store() as store:
             mark_deleted(store, item.id)
+    if not dry_run and any(item.kind == "apigateway-rest-api" for item in resources):
+        result.deleted.extend(_forget_api_client(endpoint))
     progress(ProgressEvent("teardown", "done", len(resources), len(resources), done=True))
     return result
+
+
+def _forget_api_client(endpoint: str) -> list[dict[str, Any]]:
+    """Remove what expose set up on this machine for the deleted API: the http backend
+    ENDPOINT-api in the user's plugins.toml and its key file."""
+    from qa_console.plugins_file import (
+        api_backend_name,
+        api_key_file,
+        user_plugins_file,
+        write_instance,
+    )
+
+    name = api_backend_name(endpoint)
+    removed = []
+    plugins = user_plugins_file()
+    if plugins.is_file() and f"[backends.{name}]" in plugins.read_text(encoding="utf-8"):
+        write_instance(name, None)
+        removed.append({"kind": "http-backend", "name": f"{name} ({plugins})"})
+    key_file = api_key_file(name)
+    if key_file.exists():
+        key_file.unlink()
+        removed.append({"kind": "api-key-file", "name": str(key_file)})
+    return removed
 
 
 def delete_resource(
@@ -191,7 +216,43 @@ def _s3_object(target: Target, name: str, details: dict[str, Any]) -> None:
     target.client("s3").delete_object(Bucket=bucket, Key=key)
 
 
+def _usage_plan_key(target: Target, name: str, details: dict[str, Any]) -> None:
+    target.client("apigateway").delete_usage_plan_key(
+        usagePlanId=details["usage_plan_id"], keyId=name
+    )
+
+
+def _usage_plan(target: Target, name: str, details: dict[str, Any]) -> None:
+    """A plan still tied to a stage cannot go: untie it first."""
+    apigw = target.client("apigateway")
+    plan = apigw.get_usage_plan(usagePlanId=name)
+    operations = [
+        {"op": "remove", "path": "/apiStages", "value": f"{stage['apiId']}:{stage['stage']}"}
+        for stage in plan.get("apiStages", [])
+    ]
+    if operations:
+        apigw.update_usage_plan(usagePlanId=name, patchOperations=operations)
+    apigw.delete_usage_plan(usagePlanId=name)
+
+
+def _api_key(target: Target, name: str, details: dict[str, Any]) -> None:
+    target.client("apigateway").delete_api_key(apiKey=name)
+
+
+def _rest_api(target: Target, name: str, details: dict[str, Any]) -> None:
+    target.client("apigateway").delete_rest_api(restApiId=name)
+
+
+def _function(target: Target, name: str, details: dict[str, Any]) -> None:
+    target.client("lambda").delete_function(FunctionName=name)
+
+
 DELETERS: dict[str, Deleter] = {
+    "apigateway-usage-plan-key": _usage_plan_key,
+    "apigateway-usage-plan": _usage_plan,
+    "apigateway-api-key": _api_key,
+    "apigateway-rest-api": _rest_api,
+    "lambda-function": _function,
     "sagemaker-endpoint": _endpoint,
     "sagemaker-endpoint-config": _endpoint_config,
     "sagemaker-model": _model,

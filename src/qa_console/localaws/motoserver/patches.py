@@ -23,6 +23,8 @@ in tests/test_localaws_moto_gaps.py that fails if a moto upgrade changes what is
   way: the first request after start-up waited over a second, and every snapshot carried six
   copies of the policies. Only partitions that exist can hold access keys, so only those are
   searched; IAM backends are now built when IAM (or a key in it) is used.
+- update_usage_plan parses a throttle rateLimit as an int (AWS: a double, "0.5" is valid, and
+  "10.0" made moto answer 500) and keeps a quota limit as a string: both are numbers now;
 - training jobs are Completed at once, with a ModelArtifacts path nothing was written to, so
   `train --on sagemaker` failed on a missing model.tar.gz "of a completed job": they are Failed
   at once instead, with a FailureReason saying that the local AWS runs no training jobs.
@@ -105,6 +107,7 @@ def apply() -> None:
     _patch_update_endpoint()
     _patch_lazy_iam_partitions()
     _patch_training_jobs()
+    _patch_usage_plan_numbers()
     _applied = True
 
 
@@ -413,3 +416,23 @@ def _patch_training_jobs() -> None:
         return job
 
     _replace(SageMakerModelBackend, "create_training_job", create_training_job)
+
+
+def _patch_usage_plan_numbers() -> None:
+    from moto.apigateway.models import UsagePlan
+
+    original = UsagePlan.apply_patch_operations
+    numeric = {"/throttle/rateLimit": float, "/quota/limit": int}
+
+    def apply_patch_operations(self: Any, patch_operations: list[dict[str, Any]]) -> None:
+        rest = []
+        for op in patch_operations:
+            convert = numeric.get(op.get("path", ""))
+            if convert is not None and op.get("op") in ("add", "replace"):
+                section, _, field = op["path"].strip("/").partition("/")
+                getattr(self, section)[field] = convert(float(op["value"]))
+            else:
+                rest.append(op)
+        original(self, rest)
+
+    _replace(UsagePlan, "apply_patch_operations", apply_patch_operations)
