@@ -432,3 +432,16 @@ def echo_endpoint(runtime_stack: RuntimeStack, echo_archive: Path) -> str:
         time.sleep(0.2)
     assert runtime_stack.runtime.wait_ready(name, timeout_s=60), runtime_stack.runtime.describe()
     return name
+
+
+@pytest.fixture(scope="session")
+def generate_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return handler_archive(tmp_path_factory.mktemp("generate"), GENERATE_HANDLER, name="parrot")
+
+
+@pytest.fixture
+def parrot(runtime_aws: RuntimeStack, generate_archive: Path) -> str:
+    """A real-time endpoint speaking the handler contract (deployed once per session)."""
+    if not runtime_aws.describe("parrot"):
+        runtime_aws.deploy("parrot", generate_archive)
+    return "parrot"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixtures_foundation import CONSOLE_SCRIPT, write_plugins
-from fixtures_runtime import GENERATE_HANDLER, PROFILE, RuntimeStack, free_port, handler_archive
+from fixtures_runtime import PROFILE, RuntimeStack, free_port
 from qa_console.backends.sagemaker import SageMakerBackend
 from qa_console.errors import (
     AuthError,
@@ -24,19 +24,6 @@ from qa_console.errors import (
     TimeoutError_,
     UsageError,
 )
-
-
-@pytest.fixture(scope="session")
-def generate_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return handler_archive(tmp_path_factory.mktemp("generate"), GENERATE_HANDLER, name="parrot")
-
-
-@pytest.fixture
-def parrot(runtime_aws: RuntimeStack, generate_archive: Path) -> str:
-    """A real-time endpoint speaking the handler contract (deployed once per session)."""
-    if not runtime_aws.describe("parrot"):
-        runtime_aws.deploy("parrot", generate_archive)
-    return "parrot"
 
 
 def backend(endpoint: str, **options: object) -> SageMakerBackend:
