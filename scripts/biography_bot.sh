@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The biography bot, end to end on the embedded local AWS (no AWS account, no network):
 # train a tiny Flan-T5-style model on the shipped biography dataset, evaluate it, package it as a
-# SageMaker model.tar.gz, upload it to (local) S3, create a SageMaker endpoint, and ask it questions.
+# SageMaker model.tar.gz, check IAM, deploy it to a SageMaker endpoint (uploading it to S3), expose it
+# as an HTTP API (API Gateway + Lambda, with an API key), and ask it questions each way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QA=".venv/bin/qa-console"
@@ -34,8 +35,14 @@ QUESTION="$($PY -c 'import json; print(json.loads(open("src/qa_console/data/biog
 echo "Q: $QUESTION"
 printf 'A: '; $QA ask --backend bio-sagemaker "$QUESTION"
 
+step "expose it as an HTTP API: API Gateway + Lambda, an API key and a usage plan"
+$QA expose biography-bot
+
+step "ask the bot through the API (the key is read from where expose kept it)"
+printf 'A: '; $QA ask --backend biography-bot-api "$QUESTION"
+
 step "ask the same question of the local model"
 printf 'A: '; $QA ask --backend bio-local "$QUESTION"
 
-step "the local AWS keeps running; see it with 'qa-console local status', stop it with 'qa-console local down'"
+step "the local AWS keeps running: 'qa-console status', 'qa-console local status'; 'qa-console teardown biography-bot' removes the endpoint and API, 'qa-console local down' stops it all"
 $QA local status

@@ -90,8 +90,9 @@ def print_rich(renderable: Any, *, piped_width: int | None = None) -> None:
 
 
 def info(message: str) -> None:
-    """A status line for people, on stderr."""
-    _stderr_console().print(message)
+    """A status line for people, on stderr. Not wrapped by Rich: these lines carry commands, paths
+    and URLs that people copy (the terminal still folds them on screen)."""
+    _stderr_console().print(message, soft_wrap=True)
 
 
 def warn(message: str) -> None:
