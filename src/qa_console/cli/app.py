@@ -11,6 +11,7 @@ from qa_console import __version__
 from qa_console.cli import (
     ask,
     backends,
+    bench,
     config,
     deploy,
     expose,
@@ -75,6 +76,7 @@ def root(
 
 ask.register(app)
 backends.register(app)
+bench.register(app)
 config.register(app)
 history.register(app)
 train.register(app)
