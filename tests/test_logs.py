@@ -175,3 +175,17 @@ def test_fold_keeps_other_lines_apart() -> None:
 
     lines = [LogLine(i, "s", text, str(i)) for i, text in enumerate(["a", "GET /ping", "b"])]
     assert [e.kind for e in fold(lines)] == ["line", "health_checks", "line"]
+
+
+def test_follow_since_shows_earlier_lines_once(local_aws: LocalAws) -> None:
+    """Live tail (moto answers with one snapshot and closes) then polling: no line twice."""
+    name = _endpoint(local_aws, {"AllTraffic/i-a": [(_now_ms() - 5000, "before follow")]})
+    writer = _write_later(local_aws, name, "then this", 1.0)
+    seen: list[str] = []
+    group = endpoint_log_group(name)
+    for batch in follow(local_aws.target, group, start_ms=_now_ms() - 60_000, for_s=8):
+        seen.extend(line.message for line in batch)
+        if "then this" in seen:
+            break
+    writer.join(timeout=10)
+    assert seen == ["before follow", "then this"]

@@ -5,7 +5,7 @@ Two ways to hear about new lines:
   events over one streaming response.
 - Otherwise (the embedded local AWS; moto answers StartLiveTail with one snapshot and closes),
   FilterLogEvents every POLL_INTERVAL_S from just before the newest line seen. Windows overlap
-  so a line stored late with an older timestamp is not missed, and the eventIds already shown
+  so a line stored late with an older timestamp is not missed, and the lines already shown
   are remembered (the last MAX_REMEMBERED of them, so memory stays bounded) to show each once.
 """
 
@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from qa_console.ops.aws.errors import error_code
 from qa_console.ops.logs.lines import LogLine
 from qa_console.ops.logs.read import filter_events, logs_errors
 
@@ -26,28 +25,23 @@ if TYPE_CHECKING:
 POLL_INTERVAL_S = 0.5
 OVERLAP_MS = 5_000  # how far back each poll looks again: CloudWatch stores lines out of order
 MAX_REMEMBERED = 10_000
-# What botocore or a service answers when StartLiveTail is not there: poll instead, quietly.
-NO_LIVE_TAIL_CODES = frozenset(
-    {"UnknownOperation", "UnknownOperationException", "NotImplemented", "InvalidAction"}
-)
-
 Batch = list[LogLine]
 
 
 class SeenEvents:
-    """The ids of the last `limit` events shown: membership test and bounded memory."""
+    """The keys (LogLine.key) of the last `limit` events shown: bounded memory."""
 
     def __init__(self, limit: int = MAX_REMEMBERED) -> None:
         self._order: deque[str] = deque()
         self._ids: set[str] = set()
         self._limit = limit
 
-    def add(self, event_id: str) -> bool:
-        """Remember `event_id`; False when it was seen already."""
-        if event_id in self._ids:
+    def add(self, key: str) -> bool:
+        """Remember `key`; False when it was seen already."""
+        if key in self._ids:
             return False
-        self._ids.add(event_id)
-        self._order.append(event_id)
+        self._ids.add(key)
+        self._order.append(key)
         if len(self._order) > self._limit:
             self._ids.discard(self._order.popleft())
         return True
@@ -74,7 +68,7 @@ def follow(
         if streamed is not None:
             for batch in streamed:
                 fresh = [
-                    line for line in batch if line.timestamp_ms >= start and seen.add(line.event_id)
+                    line for line in batch if line.timestamp_ms >= start and seen.add(line.key)
                 ]
                 if fresh:
                     yield fresh
@@ -98,7 +92,7 @@ def _poll(
                 filter_events(logs, group, start_ms=max(start, newest - OVERLAP_MS), text=text)
             )
         fresh = sorted(
-            (line for line in map(LogLine.from_event, events) if seen.add(line.event_id)),
+            (line for line in map(LogLine.from_event, events) if seen.add(line.key)),
             key=lambda line: (line.timestamp_ms, line.stream),
         )
         if fresh:
@@ -116,7 +110,7 @@ def _live_tail(
 ) -> Iterator[Batch] | None:
     """The batches of a live-tail session, or None when the client or service has none. The
     iterator ends when the service closes the session; the caller polls on from there."""
-    from botocore.exceptions import ClientError, OperationNotPageableError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     if not hasattr(logs, "start_live_tail"):
         return None
@@ -131,11 +125,10 @@ def _live_tail(
         if text:
             request["logEventFilterPattern"] = '"' + text.replace('"', '\\"') + '"'
         response = logs.start_live_tail(**request)
-    except ClientError as error:
-        if error_code(error) in NO_LIVE_TAIL_CODES:
-            return None
-        raise
-    except (OperationNotPageableError, ValueError, KeyError):
+    except (ClientError, BotoCoreError, KeyError):
+        # No live tail here (UnknownOperation, NotImplemented), not allowed (a role with
+        # logs:FilterLogEvents only), or its streaming host unreachable (a custom endpoint
+        # without the "streaming-" host): polling still works, or fails with the real reason.
         return None
     return _session_batches(response, deadline)
 

@@ -29,9 +29,13 @@ class LogLine:
         timestamp = int(event.get("timestamp", 0))
         stream = str(event.get("logStreamName", ""))
         message = str(event.get("message", "")).rstrip("\n")
-        # Live-tail events carry no eventId: the timestamp, stream and text identify them.
-        event_id = str(event.get("eventId") or f"{timestamp}:{stream}:{message}")
-        return cls(timestamp, stream, message, event_id)
+        return cls(timestamp, stream, message, str(event.get("eventId", "")))
+
+    @property
+    def key(self) -> str:
+        """What identifies the event whichever API returned it: live-tail events carry no
+        eventId. (Two identical lines of one stream in the same millisecond count as one.)"""
+        return f"{self.timestamp_ms}:{self.stream}:{self.message}"
 
     @property
     def time(self) -> datetime:
