@@ -73,12 +73,18 @@ def read_lines(
 
 
 def last_lines(
-    target: Target, group: str, count: int = 20, *, end_ms: int | None = None
+    target: Target,
+    group: str,
+    count: int = 20,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> list[str]:
-    """The texts of the last `count` lines of `group` (up to `end_ms`); [] when the group is
-    missing or cannot be read: callers use these to explain another failure, never to fail."""
+    """The texts of the last `count` lines of `group` (between `start_ms` and `end_ms`); []
+    when the group is missing or cannot be read: callers use these to explain another
+    failure, never to fail."""
     try:
-        lines = read_lines(target, group, end_ms=end_ms)
+        lines = read_lines(target, group, start_ms=start_ms, end_ms=end_ms)
     except QAConsoleError:  # a hint must never hide the error it explains
         return []
     return [line.message for line in lines[-count:]]
