@@ -4,6 +4,8 @@ are written with put_log_events into a fresh endpoint log group per test."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from fixtures_foundation import run_cli
+from fixtures_foundation import CONSOLE_SCRIPT, run_cli
 from fixtures_localaws import LocalAws
 from qa_console.errors import UsageError
 from qa_console.ops.logs.fold import fold
@@ -189,3 +191,33 @@ def test_follow_since_shows_earlier_lines_once(local_aws: LocalAws) -> None:
             break
     writer.join(timeout=10)
     assert seen == ["before follow", "then this"]
+
+
+def test_follow_of_a_missing_group_is_the_same_usage_error(local_aws: LocalAws) -> None:
+    run = _logs(f"no-such-{uuid.uuid4().hex[:6]}", "--follow", "--for", "5")
+    assert run.returncode == 2
+    assert "does not exist" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_ctrl_c_ends_a_follow_with_exit_0(local_aws: LocalAws) -> None:
+    name = _endpoint(local_aws, {"AllTraffic/i-a": []})
+    writer = _write_later(local_aws, name, "seen before ctrl-c", 0.5)
+    follower = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "--target", "local", "logs", name, "--follow", "--for", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        first = follower.stdout.readline()  # blocks until the follower printed the line
+        follower.send_signal(signal.SIGINT)
+        _, errors = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait(timeout=10)
+    writer.join(timeout=10)
+    assert "seen before ctrl-c" in first
+    assert follower.returncode == 0, errors
+    assert "interrupted" not in errors and "Traceback" not in errors
