@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from qa_console.ops.logs.lines import LogLine
-from qa_console.ops.logs.read import filter_events, logs_errors
+from qa_console.ops.logs.read import filter_events, filter_pattern, logs_errors
 
 if TYPE_CHECKING:
     from qa_console.ops.aws.target import Target
@@ -61,18 +61,18 @@ def follow(
     oldest first, until `for_s` seconds have passed (None: until the caller stops)."""
     deadline = None if for_s is None else time.monotonic() + for_s
     start = int(time.time() * 1000) if start_ms is None else start_ms
+    newest = start
     seen = SeenEvents()
     logs = target.client("logs")
     if live_tail:
-        streamed = _live_tail(target, logs, group, text, deadline)
-        if streamed is not None:
-            for batch in streamed:
-                fresh = [
-                    line for line in batch if line.timestamp_ms >= start and seen.add(line.key)
-                ]
-                if fresh:
-                    yield fresh
-    yield from _poll(target, logs, group, start, text, deadline, seen, sleep)
+        streamed = _live_tail(logs, group, text, deadline)
+        for batch in streamed or ():
+            fresh = [line for line in batch if line.timestamp_ms >= start and seen.add(line.key)]
+            if fresh:
+                newest = max(newest, *(line.timestamp_ms for line in fresh))
+                yield fresh
+    # Polling picks up where live tail stopped (at once, where there was none).
+    yield from _poll(target, logs, group, start, newest, text, deadline, seen, sleep)
 
 
 def _poll(
@@ -80,12 +80,14 @@ def _poll(
     logs: Any,
     group: str,
     start: int,
+    newest: int,
     text: str | None,
     deadline: float | None,
     seen: SeenEvents,
     sleep: Callable[[float], None],
 ) -> Iterator[Batch]:
-    newest = start
+    """FilterLogEvents from OVERLAP_MS before the newest line seen, every POLL_INTERVAL_S;
+    only the overlap is read again, so MAX_REMEMBERED keys cover any likely log rate."""
     while deadline is None or time.monotonic() < deadline:
         with logs_errors(target, group):
             events = list(
@@ -106,7 +108,7 @@ def _poll(
 
 
 def _live_tail(
-    target: Target, logs: Any, group: str, text: str | None, deadline: float | None
+    logs: Any, group: str, text: str | None, deadline: float | None
 ) -> Iterator[Batch] | None:
     """The batches of a live-tail session, or None when the client or service has none. The
     iterator ends when the service closes the session; the caller polls on from there."""
@@ -115,20 +117,20 @@ def _live_tail(
     if not hasattr(logs, "start_live_tail"):
         return None
     try:
-        with logs_errors(target, group):
-            groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
         # StartLiveTail takes ARNs; describe_log_groups' "arn" ends in ":*", "logGroupArn" not.
         arns = [g.get("logGroupArn") or g["arn"] for g in groups if g["logGroupName"] == group]
         if not arns:
             return None  # the first poll names the missing group
         request: dict[str, Any] = {"logGroupIdentifiers": [arns[0].removesuffix(":*")]}
         if text:
-            request["logEventFilterPattern"] = '"' + text.replace('"', '\\"') + '"'
+            request["logEventFilterPattern"] = filter_pattern(text)
         response = logs.start_live_tail(**request)
     except (ClientError, BotoCoreError, KeyError):
         # No live tail here (UnknownOperation, NotImplemented), not allowed (a role with
         # logs:FilterLogEvents only), or its streaming host unreachable (a custom endpoint
-        # without the "streaming-" host): polling still works, or fails with the real reason.
+        # without the "streaming-" host): polling still works, or fails with the real reason
+        # (a missing group, a denied FilterLogEvents) through the one AWS error translator.
         return None
     return _session_batches(response, deadline)
 

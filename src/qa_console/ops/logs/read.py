@@ -26,6 +26,12 @@ def logs_errors(target: Target, group: str) -> contextlib.AbstractContextManager
     )
 
 
+def filter_pattern(text: str) -> str:
+    """The CloudWatch filter pattern matching lines that contain `text`: a quoted term matches
+    the text as it is, spaces and punctuation included."""
+    return '"' + text.replace('"', '\\"') + '"'
+
+
 def filter_events(
     logs: Any,
     group: str,
@@ -41,8 +47,7 @@ def filter_events(
     if end_ms is not None:
         request["endTime"] = end_ms
     if text:
-        # A quoted term matches the text as it is, spaces and punctuation included.
-        request["filterPattern"] = '"' + text.replace('"', '\\"') + '"'
+        request["filterPattern"] = filter_pattern(text)
     for _ in range(MAX_PAGES):
         page = logs.filter_log_events(**request)
         yield from page.get("events", [])
