@@ -4,8 +4,7 @@ tracebacks folded; `--follow` keeps printing new lines until Ctrl-C (or `--for S
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
+import functools
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -61,20 +60,19 @@ def logs(
     # Ctrl-C ends a follow as the user meant it to: exit 0, no "interrupted".
     with contextlib.suppress(KeyboardInterrupt):
         for batch in follow_group(target, group, start_ms=start_ms, text=text, for_s=for_s):
-            entries = list(fold(batch))
-            if as_json:
-                for entry in entries:
-                    sys.stdout.write(json.dumps(entry.to_dict()) + "\n")
-                sys.stdout.flush()
-            else:
-                _print_entries(entries)
+            for entry in fold(batch):
+                out.result_line(entry.to_dict(), functools.partial(_print_entry, entry))
 
 
 def _print_entries(entries: Iterable[LogEntry]) -> None:
     for entry in entries:
-        stamp = entry.first.time.strftime("%Y-%m-%d %H:%M:%S")
-        where = entry.first.stream.rsplit("/", 1)[-1]
-        if entry.kind == "health_checks":
-            print_result(f"{stamp} {where}  ({entry.text})")
-        else:
-            print_result(f"{stamp} {where}  {entry.text}")
+        _print_entry(entry)
+
+
+def _print_entry(entry: LogEntry) -> None:
+    """`2026-12-07 09:20:01 i-0abc  text`: UTC time, the instance (the stream's last part), and
+    the line, the traceback block, or "(12 health checks)"."""
+    stamp = entry.first.time.strftime("%Y-%m-%d %H:%M:%S")
+    where = entry.first.stream.rsplit("/", 1)[-1]
+    text = f"({entry.text})" if entry.kind == "health_checks" else entry.text
+    print_result(f"{stamp} {where}  {text}")
