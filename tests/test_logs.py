@@ -221,3 +221,37 @@ def test_ctrl_c_ends_a_follow_with_exit_0(local_aws: LocalAws) -> None:
     assert "seen before ctrl-c" in first
     assert follower.returncode == 0, errors
     assert "interrupted" not in errors and "Traceback" not in errors
+
+
+def test_durations_and_start_times() -> None:
+    from qa_console.ops.logs.since import parse_duration_s, start_time_ms
+
+    assert [parse_duration_s(text) for text in ("30s", "10m", "2h", "1d", "1.5H")] == [
+        30,
+        600,
+        7200,
+        86400,
+        5400,
+    ]
+    assert start_time_ms("10m", now_s=1000.0) == 400_000
+    assert start_time_ms(None) is None
+    with pytest.raises(UsageError):
+        parse_duration_s("10 minutes")
+
+
+def test_a_chained_traceback_is_one_block() -> None:
+    from qa_console.ops.logs.lines import LogLine
+
+    texts = [
+        *TRACEBACK,
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        *TRACEBACK[:3],
+        "RuntimeError: cannot load the model",
+        "worker exiting",
+    ]
+    lines = [LogLine(i, "s", text, str(i)) for i, text in enumerate(texts)]
+    entries = list(fold(lines))
+    assert [(e.kind, e.count) for e in entries] == [("traceback", len(texts) - 1), ("line", 1)]
+    assert entries[0].text.endswith("RuntimeError: cannot load the model")

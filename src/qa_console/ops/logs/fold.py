@@ -17,6 +17,7 @@ from qa_console.ops.logs.lines import LogLine
 
 TRACEBACK_START = "Traceback (most recent call last):"
 HEALTH_CHECK = re.compile(r"\bGET /ping\b|\s/ping\b")
+CHAIN_SEPARATORS = ("During handling of the above exception", "The above exception was")
 MAX_TRACEBACK_LINES = 500  # a traceback whose exception line never came ends here
 
 Kind = Literal["line", "health_checks", "traceback"]
@@ -56,28 +57,30 @@ def is_health_check(message: str) -> bool:
 
 
 def _is_traceback_body(message: str) -> bool:
-    """Frames ("  File ...", their source lines) and chained-exception separators."""
+    """Frames ("  File ...", their source lines) and the lines that chain one exception to the
+    next ("During handling of the above exception...", blank lines, a new traceback header)."""
     return (
         message[:1].isspace()
         or message == ""
-        or message.startswith(("During handling", "The above exception"))
+        or message.startswith(CHAIN_SEPARATORS)
         or message == TRACEBACK_START
     )
 
 
 def fold(lines: Iterable[LogLine]) -> Iterator[LogEntry]:
     """`lines` (oldest first) as entries: consecutive health checks of one stream folded, each
-    traceback (start line to its exception line) kept together."""
+    traceback (start line to its exception line, chained exceptions included) kept together."""
     pending: LogEntry | None = None
+    # A traceback past its exception line: still open to a chained exception that follows.
+    ended = False
     for line in lines:
         message = line.message
         same_stream = pending is not None and line.stream == pending.first.stream
-        if pending is not None and pending.kind == "traceback" and same_stream:
+        in_traceback = pending is not None and pending.kind == "traceback" and same_stream
+        if pending is not None and in_traceback and not (ended and not _chains(message)):
             pending.lines.append(line)
-            # The first line that is not a frame is the exception line: the block ends there.
-            if not _is_traceback_body(message) or pending.count >= MAX_TRACEBACK_LINES:
-                yield pending
-                pending = None
+            # The first line that is not a frame is the exception line.
+            ended = not _is_traceback_body(message) or pending.count >= MAX_TRACEBACK_LINES
             continue
         in_run = pending is not None and pending.kind == "health_checks" and same_stream
         if pending is not None and in_run and is_health_check(message):
@@ -86,6 +89,7 @@ def fold(lines: Iterable[LogLine]) -> Iterator[LogEntry]:
         if pending is not None:
             yield pending
             pending = None
+        ended = False
         if message.startswith(TRACEBACK_START):
             pending = LogEntry("traceback", line, [line])
         elif is_health_check(message):
@@ -94,3 +98,8 @@ def fold(lines: Iterable[LogLine]) -> Iterator[LogEntry]:
             yield LogEntry("line", line, [line])
     if pending is not None:
         yield pending
+
+
+def _chains(message: str) -> bool:
+    """Whether a line after an exception line continues the traceback (a chained exception)."""
+    return message == "" or message.startswith(CHAIN_SEPARATORS)
