@@ -99,6 +99,9 @@ def test_model_error_carries_the_handler_message_and_is_not_retried(parrot: str)
     assert caught.value.message.endswith("(400): nobody by that name")
     assert "/aws/sagemaker/Endpoints/parrot" in (caught.value.hint or "")
     assert len(sent) == 1
+    # The endpoint's log lines of that moment come with the error (its access line at least).
+    assert caught.value.details[0].startswith("the endpoint's log around the failure")
+    assert any("/invocations" in line for line in caught.value.details[1:])
 
 
 def test_a_model_failing_mid_stream_is_a_backend_error(parrot: str) -> None:

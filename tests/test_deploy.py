@@ -184,6 +184,9 @@ def test_an_image_whose_transformers_major_differs_fails_as_on_sagemaker(
     assert "endpoint dep-old-image failed" in caught.value.message
     assert "did not pass the ping health check" in caught.value.message
     assert any(line.startswith("rolled back: sagemaker-endpoint ") for line in caught.value.details)
+    # The container's own last lines are in the error, and the cause is named from them.
+    assert any("model_fn failed" in line for line in caught.value.details)
+    assert "version mismatch" in str(caught.value.hint)
     assert names_in(local_aws) == before
     reasons = [
         line for line in log_messages(local_aws, "dep-old-image") if "model_fn failed" in line

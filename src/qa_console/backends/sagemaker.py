@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
     from qa_console.ops.aws.target import Target
 
 HEALTH_QUESTION = "ping"
+# A ModelError's log window: the last lines from just before the request, looked for a few
+# times because a container's lines reach CloudWatch a moment after its answer.
+LOG_WINDOW_LINES = 10
+LOG_WINDOW_BEFORE_MS = 2_000
+LOG_WINDOW_ATTEMPTS = 3
+LOG_WINDOW_PAUSE_S = 0.3
 _INVOKE_OPERATIONS = ("InvokeEndpoint", "InvokeEndpointWithResponseStream")
 
 
@@ -107,14 +114,44 @@ class SageMakerBackend(Backend):
 
     @contextlib.contextmanager
     def _invocation(self) -> Iterator[None]:
-        """One call to the runtime: a read timeout is this backend's time budget running out."""
+        """One call to the runtime: a read timeout is this backend's time budget running out;
+        a ModelError carries the endpoint's log lines of that moment (the handler's traceback)."""
         from botocore.exceptions import ReadTimeoutError
 
-        with self._aws_errors():
-            try:
-                yield
-            except ReadTimeoutError:
-                raise self._timeout() from None
+        from qa_console.ops.aws.errors import error_code
+
+        started_ms = int(time.time() * 1000)
+        model_failed = False
+        try:
+            with self._aws_errors():
+                try:
+                    yield
+                except ReadTimeoutError:
+                    raise self._timeout() from None
+                except Exception as error:
+                    model_failed = error_code(error) == "ModelError"
+                    raise
+        except QAConsoleError as error:
+            if model_failed:
+                error.details = (*error.details, *self._log_window(started_ms))
+            raise
+
+    def _log_window(self, started_ms: int) -> tuple[str, ...]:
+        """The endpoint's last log lines from just before `started_ms` on, as detail lines.
+        Containers' lines reach CloudWatch a moment after the answer, so look a few times."""
+        from qa_console.ops.logs.lines import endpoint_log_group
+        from qa_console.ops.logs.read import last_lines
+
+        group = endpoint_log_group(self.endpoint)
+        for attempt in range(LOG_WINDOW_ATTEMPTS):
+            if attempt:
+                time.sleep(LOG_WINDOW_PAUSE_S)
+            lines = last_lines(
+                self.target, group, LOG_WINDOW_LINES, start_ms=started_ms - LOG_WINDOW_BEFORE_MS
+            )
+            if lines:
+                return (f"the endpoint's log around the failure ({group}):", *lines)
+        return ()
 
     def _request(self, question: str, parameters: Mapping[str, Any] | None) -> bytes:
         merged = {**(self.settings["parameters"] or {}), **(parameters or {})}

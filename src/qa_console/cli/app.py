@@ -18,6 +18,7 @@ from qa_console.cli import (
     history,
     iam,
     local,
+    logs,
     package,
     status,
     train,
@@ -85,6 +86,7 @@ upload.register(app)
 deploy.register(app)
 expose.register(app)
 status.register(app)
+logs.register(app)
 iam.register(app)
 local.register(app)
 tui.register(app)

@@ -42,6 +42,15 @@ class Output:
         else:
             human()
 
+    def result_line(self, data: Mapping[str, Any], human: Callable[[], None]) -> None:
+        """One of a stream of results (`logs --follow`): a JSON object on one line of its own,
+        flushed at once so `| jq` sees each as it comes, or `human` for people."""
+        if self.json:
+            sys.stdout.write(json.dumps(dict(data), default=str) + "\n")
+            sys.stdout.flush()
+        else:
+            human()
+
     def progress(self, transient: bool = False) -> RichProgress:
         """Progress bars on stderr for people; nothing in JSON mode."""
         from qa_console.cli.progress import RichProgress

@@ -27,6 +27,8 @@ from qa_console.errors import OperationError, QAConsoleError, TimeoutError_, Usa
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
 from qa_console.ops.aws.errors import aws_errors, error_code
 from qa_console.ops.deploy.diagnose import likely_cause
+from qa_console.ops.logs.lines import endpoint_log_group
+from qa_console.ops.logs.read import last_lines
 
 if TYPE_CHECKING:
     from qa_console.ops.aws.target import Target
@@ -37,6 +39,8 @@ WAIT_TIMEOUT_S = 30 * 60  # SageMaker gives a container 3 min to pass /ping; big
 FIRST_POLL_S = 0.5
 MAX_POLL_S = 15.0
 WARMUP_QUESTION = "Who are you?"
+LOG_LINES_READ = 20  # the container's last lines, searched for the likely cause
+LOG_LINES_SHOWN = 5  # ...and the few of them printed above the error
 
 Sleep = Callable[[float], None]
 
@@ -269,10 +273,7 @@ def wait_in_service(
         if status == "Failed" or (status == "InService" and serving != config_name):
             reason = str(described.get("FailureReason") or "no reason given")
             what = "failed" if status == "Failed" else "was rolled back to its previous config"
-            raise OperationError(
-                f"endpoint {name} {what}: {reason}",
-                hint=likely_cause(reason) + f"; the logs: qa-console logs {name}",
-            )
+            raise endpoint_failure(target, name, f"endpoint {name} {what}: {reason}", reason)
         if elapsed > timeout_s:
             raise TimeoutError_(
                 f"endpoint {name} is still {status} after {timeout_s:.0f} s",
@@ -280,6 +281,19 @@ def wait_in_service(
             )
         sleep(interval)
         interval = min(MAX_POLL_S, interval * 1.5)
+
+
+def endpoint_failure(target: Target, name: str, message: str, reason: str) -> OperationError:
+    """The error for a failed endpoint: SageMaker's reason, the likely cause from the
+    container's last log lines, and the last few of those lines (its own words say why)."""
+    lines = last_lines(target, endpoint_log_group(name), LOG_LINES_READ)
+    shown = lines[-LOG_LINES_SHOWN:]
+    details = (f"last lines of the endpoint's log ({endpoint_log_group(name)}):",) if shown else ()
+    return OperationError(
+        message,
+        hint=likely_cause(reason, lines) + f"; the logs: qa-console logs {name}",
+        details=(*details, *(f"  {line}" for line in shown)),
+    )
 
 
 def warm_up_endpoint(
