@@ -23,6 +23,7 @@ from qa_console.cli import (
     status,
     train,
     tui,
+    up,
     upload,
 )
 from qa_console.cli.context import CliState
@@ -90,6 +91,7 @@ logs.register(app)
 iam.register(app)
 local.register(app)
 tui.register(app)
+up.register(app)
 
 
 # Libraries of the optional extras (pyproject.toml), imported lazily where a command needs them:

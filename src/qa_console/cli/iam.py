@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from qa_console.ops.iam.facts import DeploymentFacts
     from qa_console.ops.iam.fix import PrincipalFix
     from qa_console.ops.iam.report import IamReport, PrincipalReport
-    from qa_console.ops.iam.role import CreatedRole
 
 iam_app = typer.Typer(
     help="Check, print and create the IAM permissions a deploy needs.", no_args_is_help=True
@@ -241,8 +240,6 @@ def create_role(
     out = Output(as_json)
     target, facts = _plan(ctx, name, endpoint, bucket, model, image)
     created = create_execution_role(target, facts)
-    if created.created:
-        _record_role(target, facts.endpoint_name, created)
 
     def human() -> None:
         verb = "created" if created.created else "already exists as wanted:"
@@ -253,25 +250,6 @@ def create_role(
         out.info(f"use it: qa-console config set execution_role {created.role_arn}")
 
     out.result({"role": created.to_dict()}, human)
-
-
-def _record_role(target: Target, endpoint: str, created: CreatedRole) -> None:
-    """Record the role with the endpoint it serves, so `teardown ENDPOINT` removes it too."""
-    from qa_console.store import open_store
-    from qa_console.store.resources import new_run_id, record
-
-    with open_store() as store:
-        record(
-            store,
-            run_id=new_run_id(),
-            target=target.name,
-            region=target.region,
-            endpoint=endpoint,
-            kind="iam-role",
-            name=created.role_name,
-            arn=created.role_arn,
-            details={"policy_names": list(created.policy_names)},
-        )
 
 
 def register(app: typer.Typer) -> None:

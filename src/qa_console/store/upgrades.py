@@ -65,10 +65,28 @@ def _v3_resources(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX resources_endpoint ON resources (target, region, endpoint)")
 
 
+def _v4_flow_steps(db: sqlite3.Connection) -> None:
+    # What each step of `qa-console up` last produced and from what (a content hash of its
+    # inputs), so a second run skips every step whose inputs did not change.
+    db.execute(
+        """
+        CREATE TABLE flow_steps (
+            flow         TEXT NOT NULL,  -- one flow per output folder and endpoint
+            step         TEXT NOT NULL,  -- train, package, deploy, expose
+            inputs_hash  TEXT NOT NULL,
+            outputs      TEXT NOT NULL DEFAULT '{}',  -- JSON: what later steps need
+            finished_at  TEXT NOT NULL,
+            PRIMARY KEY (flow, step)
+        )
+        """
+    )
+
+
 UPGRADES: tuple[Upgrade, ...] = (
     Upgrade(1, "questions table", _v1_questions),
     Upgrade(2, "parameters column and created_at index", _v2_parameters_and_time_index),
     Upgrade(3, "resources created in AWS", _v3_resources),
+    Upgrade(4, "steps of qa-console up", _v4_flow_steps),
 )
 
 LATEST_VERSION = UPGRADES[-1].version

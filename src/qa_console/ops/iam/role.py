@@ -93,7 +93,29 @@ def create_execution_role(target: Target, facts: DeploymentFacts) -> CreatedRole
         iam.put_role_policy(
             RoleName=name, PolicyName=EXECUTION_POLICY_NAME, PolicyDocument=json.dumps(policy)
         )
-    return CreatedRole(str(arn), name, (EXECUTION_POLICY_NAME,), created, trust, policy)
+    made = CreatedRole(str(arn), name, (EXECUTION_POLICY_NAME,), created, trust, policy)
+    if created:
+        _record_role(target, facts.endpoint_name, made)
+    return made
+
+
+def _record_role(target: Target, endpoint: str, created: CreatedRole) -> None:
+    """Record the role with the endpoint it serves, so `teardown ENDPOINT` removes it too."""
+    from qa_console.store import open_store
+    from qa_console.store.resources import new_run_id, record
+
+    with open_store() as store:
+        record(
+            store,
+            run_id=new_run_id(),
+            target=target.name,
+            region=target.region,
+            endpoint=endpoint,
+            kind="iam-role",
+            name=created.role_name,
+            arn=created.role_arn,
+            details={"policy_names": list(created.policy_names)},
+        )
 
 
 def _existing_role_arn(

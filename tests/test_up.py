@@ -1,0 +1,94 @@
+"""`qa-console up --no-tui` end to end on the embedded local AWS: train, package, deploy, expose
+and three answers through the new API; a second run skips every unchanged step; a run killed
+during training goes on from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from fixtures_foundation import CONSOLE_SCRIPT
+from fixtures_localaws import LocalAws
+
+STEPS = ["train", "package", "deploy", "expose"]
+
+
+def up(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), "up", "--no-tui", "--json", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def result(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert run.returncode == 0, run.stderr
+    data: dict[str, Any] = json.loads(run.stdout)
+    return data
+
+
+def test_up_builds_the_api_and_a_second_run_skips_every_step(
+    local_aws: LocalAws, tmp_path: Path
+) -> None:
+    first = result(up(tmp_path, "--name", "up-bot", "--max-steps", "20"))
+    assert [(s["step"], s["skipped"]) for s in first["steps"]] == [(s, False) for s in STEPS]
+    assert (
+        first["backend"] == "up-bot-api"
+        and first["url"].endswith("/ask")
+        and "/prod/" in first["url"]
+    )
+    assert len(first["answers"]) == 3
+    assert {pair["question"] for pair in first["answers"]} >= {
+        "What did Rosalind Achterberg do for a living?"
+    }
+    described = local_aws.client("sagemaker").describe_endpoint(EndpointName="up-bot")
+    assert described["EndpointStatus"] == "InService"
+    assert (tmp_path / "artifacts" / "model.tar.gz").is_file()
+
+    second = result(up(tmp_path, "--name", "up-bot", "--max-steps", "20"))
+    assert [(s["step"], s["skipped"]) for s in second["steps"]] == [(s, True) for s in STEPS]
+    assert second["answers"] == first["answers"]  # the same model, greedy decoding
+    assert second["url"] == first["url"]
+
+    # A lost archive is rebuilt (the same bytes), and nothing after it has to change.
+    (tmp_path / "artifacts" / "model.tar.gz").unlink()
+    third = result(up(tmp_path, "--name", "up-bot", "--max-steps", "20"))
+    skipped = {s["step"]: s["skipped"] for s in third["steps"]}
+    assert skipped == {"train": True, "package": False, "deploy": True, "expose": True}
+
+
+def test_a_run_killed_while_training_resumes_from_its_checkpoint(
+    local_aws: LocalAws, tmp_path: Path
+) -> None:
+    args = ["--name", "up-resume", "--max-steps", "400", "--no-expose"]
+    killed = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "up", "--no-tui", "--json", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoints = tmp_path / "artifacts" / "model" / "checkpoints"
+    deadline = time.monotonic() + 300
+    try:
+        while not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
+            assert killed.poll() is None, "up ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=30)
+
+    resumed = result(up(tmp_path, *args))
+    train = resumed["steps"][0]
+    assert (train["step"], train["skipped"]) == ("train", False)
+    assert "resumed=True" in train["detail"] and "steps=400" in train["detail"]
+    assert [s["step"] for s in resumed["steps"]] == ["train", "package", "deploy"]
+    assert resumed["url"] is None and len(resumed["answers"]) == 3
