@@ -60,12 +60,16 @@ class RequestError(ValueError):
     """A request this handler refuses; the message tells the caller what to change."""
 
 
-def format_input(text: str) -> str:
-    """Turn a bare question into the model's training input, `question: <q>`."""
-    stripped = text.strip()
+def format_input(question: str, context: str | None = None) -> str:
+    """The model's input text, the one format training, evaluation, the local backend and this
+    handler share: "question: Q context: C", or "question: Q" without context. A question that
+    already carries the prefix is not prefixed twice."""
+    stripped = question.strip()
     if stripped.lower().startswith(QUESTION_PREFIX):
-        return stripped
-    return f"{QUESTION_PREFIX} {stripped}"
+        stripped = stripped[len(QUESTION_PREFIX) :].strip()
+    context = (context or "").strip()
+    text = f"{QUESTION_PREFIX} {stripped}"
+    return f"{text} context: {context}" if context else text
 
 
 # --- the contract ---------------------------------------------------------------------------

@@ -40,6 +40,10 @@ from typing import Any
 
 from qa_console.errors import OperationError, UsageError
 
+# The model's input format lives with the handler that serves it (it may import nothing of the
+# app), and training, evaluation and the local backend use that one function.
+from qa_console.inference.model_handler import format_input as format_input
+
 SPLITS = ("train", "validation", "test")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 # File-name stems naming a split in a folder: train.jsonl, dev.csv, train-00000-of-00001.parquet.
@@ -170,13 +174,6 @@ class QADataset:
         from datasets import DatasetDict
 
         return DatasetDict({name: self.to_hf(name) for name in SPLITS})
-
-
-def format_input(question: str, context: str | None = None) -> str:
-    """The model's input text: "question: Q context: C", or "question: Q" without context."""
-    question = question.strip()
-    context = (context or "").strip()
-    return f"question: {question} context: {context}" if context else f"question: {question}"
 
 
 def biography_dataset_path() -> Path:
