@@ -92,3 +92,33 @@ def test_a_run_killed_while_training_resumes_from_its_checkpoint(
     assert "resumed=True" in train["detail"] and "steps=400" in train["detail"]
     assert [s["step"] for s in resumed["steps"]] == ["train", "package", "deploy"]
     assert resumed["url"] is None and len(resumed["answers"]) == 3
+
+
+def test_a_run_killed_while_the_endpoint_is_creating_goes_on_from_the_deploy(
+    local_aws: LocalAws, tmp_path: Path
+) -> None:
+    args = ["--name", "up-midway", "--max-steps", "20", "--no-expose"]
+    sagemaker = local_aws.client("sagemaker")
+    killed = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "up", "--no-tui", "--json", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while not sagemaker.list_endpoints(NameContains="up-midway")["Endpoints"]:
+            assert killed.poll() is None, "up ended before it created the endpoint"
+            assert time.monotonic() < deadline, "no endpoint within 300 s"
+            time.sleep(0.1)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=30)
+    assert sagemaker.describe_endpoint(EndpointName="up-midway")["EndpointStatus"] == "Creating"
+
+    resumed = result(up(tmp_path, *args))
+    skipped = {s["step"]: s["skipped"] for s in resumed["steps"]}
+    assert skipped == {"train": True, "package": True, "deploy": False}
+    assert sagemaker.describe_endpoint(EndpointName="up-midway")["EndpointStatus"] == "InService"
+    assert len(resumed["answers"]) == 3

@@ -11,6 +11,7 @@ at any step starts again at that step (training resumes from its last checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -195,6 +196,7 @@ def _deploy(
     from qa_console.ops.deploy.flow import deploy_model
     from qa_console.ops.deploy.plan import DeployRequest
 
+    _settle_interrupted_deploy(target, request.endpoint, progress)
     deploy_request = DeployRequest(
         endpoint=request.endpoint,
         model_url="",
@@ -214,6 +216,21 @@ def _deploy(
     )
     assert outcome.rollout is not None  # not a dry run
     return {"endpoint": outcome.rollout.endpoint, "model_url": outcome.source.model_url}
+
+
+def _settle_interrupted_deploy(target: Target, endpoint: str, progress: ProgressCallback) -> None:
+    """A run killed mid-deploy leaves the endpoint Creating or Updating, and SageMaker refuses
+    to change an endpoint in progress: wait for it to settle (either way) before deploying."""
+    from qa_console.ops.deploy.rollout import current_endpoint, wait_in_service
+
+    described = current_endpoint(target, endpoint)
+    if described is None or described.get("EndpointStatus") not in ("Creating", "Updating"):
+        return
+    pending = described.get("PendingDeploymentSummary") or {}
+    config = str(pending.get("EndpointConfigName") or described["EndpointConfigName"])
+    progress(ProgressEvent("up", f"deploy: waiting for the interrupted {endpoint} to settle"))
+    with contextlib.suppress(OperationError):  # failed or rolled back: the deploy goes on
+        wait_in_service(target, endpoint, config, progress)
 
 
 def _expose(target: Target, endpoint: str, progress: ProgressCallback) -> dict[str, Any]:
