@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,27 @@ def result(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert run.returncode == 0, run.stderr
     data: dict[str, Any] = json.loads(run.stdout)
     return data
+
+
+def kill_up_when(cwd: Path, args: list[str], reached: Callable[[], bool]) -> None:
+    """Start `up`, and SIGKILL it (and its children) once `reached()`: an interruption at any
+    moment, with nothing cleaned up. Bounded: fails after 300 s."""
+    running = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "up", "--no-tui", "--json", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while not reached():
+            assert running.poll() is None, "up ended before the moment to kill it"
+            assert time.monotonic() < deadline, "the moment to kill up did not come in 300 s"
+            time.sleep(0.1)
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)
+        running.wait(timeout=30)
 
 
 def test_up_builds_the_api_and_a_second_run_skips_every_step(
@@ -68,23 +90,8 @@ def test_a_run_killed_while_training_resumes_from_its_checkpoint(
     local_aws: LocalAws, tmp_path: Path
 ) -> None:
     args = ["--name", "up-resume", "--max-steps", "400", "--no-expose"]
-    killed = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "up", "--no-tui", "--json", *args],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     checkpoints = tmp_path / "artifacts" / "model" / "checkpoints"
-    deadline = time.monotonic() + 300
-    try:
-        while not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
-            assert killed.poll() is None, "up ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.2)
-    finally:
-        os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait(timeout=30)
+    kill_up_when(tmp_path, args, lambda: any(checkpoints.glob("checkpoint-*/trainer_state.json")))
 
     resumed = result(up(tmp_path, *args))
     train = resumed["steps"][0]
@@ -99,22 +106,11 @@ def test_a_run_killed_while_the_endpoint_is_creating_goes_on_from_the_deploy(
 ) -> None:
     args = ["--name", "up-midway", "--max-steps", "20", "--no-expose"]
     sagemaker = local_aws.client("sagemaker")
-    killed = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "up", "--no-tui", "--json", *args],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    kill_up_when(
+        tmp_path,
+        args,
+        lambda: bool(sagemaker.list_endpoints(NameContains="up-midway")["Endpoints"]),
     )
-    deadline = time.monotonic() + 300
-    try:
-        while not sagemaker.list_endpoints(NameContains="up-midway")["Endpoints"]:
-            assert killed.poll() is None, "up ended before it created the endpoint"
-            assert time.monotonic() < deadline, "no endpoint within 300 s"
-            time.sleep(0.1)
-    finally:
-        os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait(timeout=30)
     assert sagemaker.describe_endpoint(EndpointName="up-midway")["EndpointStatus"] == "Creating"
 
     resumed = result(up(tmp_path, *args))
