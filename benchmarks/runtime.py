@@ -25,6 +25,10 @@ on a second endpoint gives the runtime's own round trip with no model at all.
 Throughput: 1, 4 and 16 client processes (each with its own boto3 client) invoking the T5
 endpoint in a loop for --seconds each; completed requests per second.
 
+Dynamic batching (`--compare-batching`, nothing else then): 1, 4, 16 and 32 clients against a
+stack with QA_CONSOLE_RUNTIME_MAX_BATCH_SIZE=1 and one with the runtime's defaults (batches of up
+to 8, 5 ms delay); requests/s and each request's p50/p95 latency as the clients saw it.
+
 Everything runs in a temp dir with QA_CONSOLE_LOCAL_WATCH_PID set, and the local AWS is stopped
 at the end: nothing outlives the script.
 """
@@ -233,18 +237,27 @@ def _client_process(
     ready.release()
     go.wait()
     stop = time.monotonic() + seconds
-    done = 0
+    latencies: list[float] = []
     while time.monotonic() < stop:
+        started = time.perf_counter()
         runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType="application/json")[
             "Body"
         ].read()
-        done += 1
-    out.put(done)
+        latencies.append((time.perf_counter() - started) * 1000.0)
+    out.put(latencies)
 
 
 def throughput(runtime_url: str, name: str, body: bytes, clients: int, seconds: float) -> float:
-    """Completed requests per second with `clients` client processes (separate processes, as
-    separate users would be: threads in one process would measure boto3 contending for a GIL)."""
+    """Completed requests per second with `clients` client processes."""
+    return load_run(runtime_url, name, body, clients, seconds)[0]
+
+
+def load_run(
+    runtime_url: str, name: str, body: bytes, clients: int, seconds: float
+) -> tuple[float, list[float]]:
+    """(requests per second, each request's latency in ms) with `clients` client processes
+    (separate processes, as separate users would be: threads in one process would measure boto3
+    contending for a GIL)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -262,11 +275,45 @@ def throughput(runtime_url: str, name: str, body: bytes, clients: int, seconds: 
             raise SystemExit("a client process did not start")
     started = time.monotonic()
     go.set()
-    total = sum(out.get(timeout=seconds + 120) for _ in processes)
+    latencies = [ms for _ in processes for ms in out.get(timeout=seconds + 120)]
     elapsed = time.monotonic() - started
     for process in processes:
         process.join(timeout=30)
-    return total / elapsed
+    return len(latencies) / elapsed, latencies
+
+
+BATCHING_CLIENTS = (1, 4, 16, 32)
+
+
+def compare_batching(archive: Path, folder: Path, body: bytes, seconds: float) -> int:
+    """Throughput and latency at BATCHING_CLIENTS clients with dynamic batching off (batch size 1)
+    and on (the runtime's defaults), each on a fresh stack: the setting is read at start-up."""
+    import boto3
+
+    rows: list[tuple[str, int, float, float, float]] = []
+    for label, size in (("off (size 1)", "1"), ("on (defaults)", "")):
+        os.environ["QA_CONSOLE_RUNTIME_MAX_BATCH_SIZE"] = size  # empty: the default
+        with own_stack(folder / f"batching-{size or 'default'}") as urls:
+            os.environ["AWS_ENDPOINT_URL"] = urls["moto"]
+            session = boto3.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                region_name="us-east-1",
+            )
+            deploy(session, "bench-t5", archive)
+            runtime = session.client("sagemaker-runtime", endpoint_url=urls["runtime"])
+            warm(runtime, "bench-t5", body)
+            for clients in BATCHING_CLIENTS:
+                print(f"batching {label}: {clients} clients ...", file=sys.stderr)
+                rate, latencies = load_run(urls["runtime"], "bench-t5", body, clients, seconds)
+                p50, p95 = statistics.median(latencies), percentile(latencies, 95)
+                rows.append((label, clients, rate, p50, p95))
+    print(
+        "\n| batching | clients | requests/s | p50 ms | p95 ms |\n| --- | --- | --- | --- | --- |"
+    )
+    for label, clients, rate, p50, p95 in rows:
+        print(f"| {label} | {clients} | {rate:.1f} | {p50:.1f} | {p95:.1f} |")
+    return 0
 
 
 def main() -> int:
@@ -282,6 +329,11 @@ def main() -> int:
         default=None,
         help="SAGEMAKER_MODEL_SERVER_WORKERS: worker processes per instance (default: the "
         "runtime's, one per vCPU of ml.m5.large = 2, capped by this machine's cores)",
+    )
+    parser.add_argument(
+        "--compare-batching",
+        action="store_true",
+        help="only compare dynamic batching off/on at 1, 4, 16, 32 clients (own stacks)",
     )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
@@ -303,6 +355,8 @@ def main() -> int:
         folder = Path(temp)
         print("building the tiny T5 tarball ...", file=sys.stderr)
         archive = build_archive(folder)
+        if args.compare_batching:
+            return compare_batching(archive, folder, body, args.seconds)
         model_dir = folder / "inproc"
         safe_extract(archive, model_dir)
         host = HandlerHost(load_handler(model_dir / "code"), str(model_dir))

@@ -169,11 +169,8 @@ class HandlerHost:
         self, body: bytes, content_type: str = "application/json", accept: str | None = None
     ) -> tuple[Any, dict[str, float]]:
         """One request through the handler: returns (response, stage timings in ms)."""
-        if not accept or accept == "*/*":
-            accept = "application/json"
-        data: Any = body
-        if content_type.split(";")[0].strip().lower() in UTF8_TYPES:
-            data = body.decode("utf-8")
+        accept = _response_type(accept)
+        data = _decoded_body(body, content_type)
         timings: dict[str, float] = {}
         transform_fn = self._function("transform_fn")
         if transform_fn is not None:
@@ -199,11 +196,64 @@ class HandlerHost:
         timings["output_ms"] = (time.perf_counter() - started) * 1000
         return response, timings
 
+    @property
+    def accepts_batches(self) -> bool:
+        """Whether predict_fn takes a list of decoded requests and returns one prediction per
+        request: the handler says so with ACCEPTS_BATCHES = True (transform_fn handlers cannot)."""
+        return bool(getattr(self.module, "ACCEPTS_BATCHES", False)) and (
+            self._function("transform_fn") is None
+        )
+
+    def invoke_batch(self, requests: list[tuple[bytes, str, str | None]]) -> list[Any]:
+        """Several (body, content_type, accept) requests with one predict_fn call.
+
+        input_fn and output_fn still run per request, so each response has exactly the bytes the
+        request alone would get; a request input_fn refuses gets its exception in its place
+        without holding up the others. An exception from predict_fn is raised: the caller
+        decides how to answer each request then (say, one call each)."""
+        results: list[Any] = [None] * len(requests)
+        decoded: dict[int, Any] = {}
+        for index, (body, content_type, _) in enumerate(requests):
+            try:
+                data = _decoded_body(body, content_type)
+                decoded[index] = self._call("input_fn", _default_input, data, content_type)
+            except Exception as error:  # this request's own failure: its caller's error
+                results[index] = error
+        if decoded:
+            predictions = self._call(
+                "predict_fn", _default_predict, list(decoded.values()), self.model
+            )
+            if not isinstance(predictions, list) or len(predictions) != len(decoded):
+                raise HandlerContractError(
+                    f"predict_fn answered a batch of {len(decoded)} with "
+                    f"{len(predictions) if isinstance(predictions, list) else 'no list'}"
+                )
+            for index, prediction in zip(decoded, predictions, strict=True):
+                accept = requests[index][2]
+                try:
+                    results[index] = self._call(
+                        "output_fn", _default_output, prediction, _response_type(accept)
+                    )
+                except Exception as error:
+                    results[index] = error
+        return results
+
     def _call(self, name: str, default: Any, first: Any, second: Any) -> Any:
         function = self._function(name)
         if function is None:
             return default(first, second)
         return function(first, second, *extra_args(name, function, self.context))
+
+
+def _response_type(accept: str | None) -> str:
+    return "application/json" if not accept or accept == "*/*" else accept
+
+
+def _decoded_body(body: bytes, content_type: str) -> Any:
+    """What the container hands input_fn: text for the types it decodes, else the bytes."""
+    if content_type.split(";")[0].strip().lower() in UTF8_TYPES:
+        return body.decode("utf-8")
+    return body
 
 
 def _default_input(data: Any, content_type: str) -> Any:

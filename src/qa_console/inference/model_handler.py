@@ -16,6 +16,10 @@ Request:  {"inputs": "question" | ["q1", "q2"], "parameters": {"max_new_tokens":
           (or a text/plain body holding one question)
 Response: [{"generated_text": "..."}], one entry per input; with num_return_sequences > 1,
           one list of entries per input.
+Batch:    a JSON list of requests, [{"inputs": ..., "parameters": ...}, ...] (what the toolkit
+          hands a handler when the model server batches). The answer is a list holding, in
+          order, what each request alone would get; requests with the same parameters share
+          one padded generate call. ACCEPTS_BATCHES tells the local runtime it may send these.
 Errors:   RequestError (a ValueError) whose message says what to change; the container turns it
           into a 400 with that message.
 """
@@ -32,7 +36,10 @@ TEXT_TYPE = "text/plain"
 # wrapped; an input already carrying the prefix passes unchanged.
 QUESTION_PREFIX = "question:"
 
-MAX_BATCH = 16  # inputs per request
+MAX_BATCH = 16  # inputs per request, and requests per batch
+# predict_fn takes a list of validated requests and returns one prediction per request, so a
+# model server may gather concurrent requests into one call (qa-console's local runtime reads it).
+ACCEPTS_BATCHES = True
 MAX_INPUT_CHARS = 2_000  # per input, checked before tokenizing
 MAX_INPUT_TOKENS = 512  # per input, checked after tokenizing (T5's trained length)
 
@@ -88,8 +95,11 @@ def model_fn(model_dir: str, context: Any = None) -> dict[str, Any]:
     return {"model": model, "tokenizer": tokenizer, "device": device}
 
 
-def input_fn(body: Any, content_type: str | None, context: Any = None) -> dict[str, Any]:
-    """Decode and validate a request body into {"inputs": ..., "parameters": {...}}."""
+def input_fn(
+    body: Any, content_type: str | None, context: Any = None
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Decode and validate a request body into {"inputs": ..., "parameters": {...}}, or a JSON
+    list body into a list of those (the batch contract)."""
     media_type = (content_type or JSON_TYPE).split(";")[0].strip().lower()
     text = _decode_text(body)
     if media_type == TEXT_TYPE:
@@ -105,18 +115,54 @@ def input_fn(body: Any, content_type: str | None, context: Any = None) -> dict[s
         raise RequestError(
             f"malformed JSON body: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    if isinstance(request, list):
+        return validate_batch(request)
     return validate_request(request)
 
 
 def predict_fn(data: Any, model: dict[str, Any], context: Any = None) -> list[Any]:
-    """Generate an answer for every input. `data` is input_fn's result (or a raw request dict)."""
+    """Generate an answer for every input. `data` is input_fn's result (or a raw request dict);
+    a list of requests gets a list of predictions, one per request, in order."""
+    if isinstance(data, list):
+        return _predict_batch(validate_batch(data), model)
+    request = validate_request(data)  # idempotent: input_fn's output is a valid request
+    texts = _texts(request["inputs"])
+    return _group_entries(_generate(texts, request["parameters"], model), request["parameters"])
+
+
+def _predict_batch(requests: list[dict[str, Any]], model: dict[str, Any]) -> list[Any]:
+    """One generate call per distinct set of parameters; each request gets its own slice back."""
+    groups: dict[str, list[int]] = {}
+    for index, request in enumerate(requests):
+        key = json.dumps(request["parameters"], sort_keys=True)
+        groups.setdefault(key, []).append(index)
+    predictions: list[Any] = [None] * len(requests)
+    for indices in groups.values():
+        parameters = requests[indices[0]]["parameters"]
+        texts_per_request = [_texts(requests[index]["inputs"]) for index in indices]
+        entries = _generate(
+            [text for texts in texts_per_request for text in texts], parameters, model
+        )
+        per_input = parameters.get("num_return_sequences", 1)
+        start = 0
+        for index, texts in zip(indices, texts_per_request, strict=True):
+            end = start + len(texts) * per_input
+            predictions[index] = _group_entries(entries[start:end], parameters)
+            start = end
+    return predictions
+
+
+def _texts(inputs: str | list[str]) -> list[str]:
+    return [format_input(item) for item in ([inputs] if isinstance(inputs, str) else inputs)]
+
+
+def _generate(
+    texts: list[str], parameters: dict[str, Any], model: dict[str, Any]
+) -> list[dict[str, str]]:
+    """One padded generate call: num_return_sequences entries per text, in order."""
     import torch
 
-    request = validate_request(data)  # idempotent: input_fn's output is a valid request
     tokenizer, network = model["tokenizer"], model["model"]
-    inputs = request["inputs"]
-    texts = [format_input(item) for item in ([inputs] if isinstance(inputs, str) else inputs)]
-
     lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
     too_long = [i for i, n in enumerate(lengths) if n > MAX_INPUT_TOKENS]
     if too_long:
@@ -125,18 +171,21 @@ def predict_fn(data: Any, model: dict[str, Any], context: Any = None) -> list[An
             f"the limit is {MAX_INPUT_TOKENS}: shorten it"
         )
 
-    parameters = dict(request["parameters"])
-    seed = parameters.pop("seed", None)
+    generate_parameters = dict(parameters)
+    seed = generate_parameters.pop("seed", None)
     if seed is not None:
         torch.manual_seed(seed)
     encoded = tokenizer(texts, return_tensors="pt", padding=True).to(model["device"])
     encoded.pop("token_type_ids", None)  # some fast tokenizers add it; T5 takes none
     with torch.inference_mode():
-        output_ids = network.generate(**encoded, **parameters)
+        output_ids = network.generate(**encoded, **generate_parameters)
     answers = tokenizer.batch_decode(output_ids, skip_special_tokens=True)
+    return [{"generated_text": answer.strip()} for answer in answers]
 
+
+def _group_entries(entries: list[dict[str, str]], parameters: dict[str, Any]) -> list[Any]:
+    """The response shape: one entry per input, or one list per input with several sequences."""
     per_input = parameters.get("num_return_sequences", 1)
-    entries = [{"generated_text": answer.strip()} for answer in answers]
     if per_input == 1:
         return entries
     return [entries[i : i + per_input] for i in range(0, len(entries), per_input)]
@@ -151,6 +200,21 @@ def output_fn(prediction: Any, accept: str | None, context: Any = None) -> str:
 
 
 # --- validation -------------------------------------------------------------------------------
+
+
+def validate_batch(requests: list[Any]) -> list[dict[str, Any]]:
+    """Check a list of requests (the batch contract); an error names the request at fault."""
+    if not requests:
+        raise RequestError("the batch is an empty list: give at least one request")
+    if len(requests) > MAX_BATCH:
+        raise RequestError(f"the batch has {len(requests)} requests; the limit is {MAX_BATCH}")
+    validated = []
+    for index, request in enumerate(requests):
+        try:
+            validated.append(validate_request(request))
+        except RequestError as error:
+            raise RequestError(f"request {index} of the batch: {error}") from None
+    return validated
 
 
 def validate_request(request: Any) -> dict[str, Any]:

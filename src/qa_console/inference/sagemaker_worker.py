@@ -31,9 +31,16 @@ PayloadPart of invoke_endpoint_with_response_stream; plain invoke_endpoint gets 
 
 Requests run on a thread pool of K threads, so one worker serves K requests at once while sharing
 one copy of the model. Every request is answered by its id, so the parent does not care in which
-order or grouping they are computed: gathering concurrent requests into one predict_fn call
-(dynamic batching) can happen entirely in `Worker.submit`. If the parent goes away (the socket
-closes) the worker exits at once. Standard library only, like the two files it loads by path.
+order or grouping they are computed. If the parent goes away (the socket closes) the worker exits
+at once. Standard library only, like the two files it loads by path.
+
+Dynamic batching (`--max-batch-size N --max-batch-delay-ms D`, as TorchServe's batch_size and
+max_batch_delay): when the handler says its predict_fn takes lists (ACCEPTS_BATCHES), concurrent
+non-streaming requests are gathered for up to D ms or until N are waiting, then answered with one
+predict_fn call (HandlerHost.invoke_batch). The gathering lives here rather than in the runtime
+because only this process has imported the handler and knows whether it can batch, and because
+requests and answers stay one message each: the protocol does not change, and a failed item (or a
+failed batch, retried one request at a time) is answered by its own id.
 """
 
 from __future__ import annotations
@@ -87,6 +94,11 @@ def _to_bytes(item: Any) -> bytes:
     return json.dumps(item).encode("utf-8")
 
 
+def _response_type(request: Request) -> str:
+    accept = request.accept
+    return accept if accept and accept != "*/*" else DEFAULT_CONTENT_TYPE
+
+
 def log(message: str) -> None:
     """One line of the container's log (stderr; the parent forwards it to CloudWatch Logs)."""
     sys.stderr.write(message.rstrip("\n") + "\n")
@@ -102,14 +114,59 @@ class Request:
     stream: bool
 
 
+@dataclass(frozen=True)
+class Batching:
+    max_size: int = 1  # 1: every request is its own predict_fn call
+    max_delay_ms: float = 0.0
+
+
+class Gatherer:
+    """Collects requests until `max_size` wait or the first has waited `max_delay_ms`, then hands
+    the group to `flush` (on its own thread, so the connection's reader never waits)."""
+
+    def __init__(self, batching: Batching, flush: Any) -> None:
+        self.batching = batching
+        self.flush = flush
+        self.pending: list[Request] = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._run, name="batcher", daemon=True).start()
+
+    def add(self, request: Request) -> None:
+        with self.changed:
+            self.pending.append(request)
+            self.changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            self.flush(self._next_group())
+
+    def _next_group(self) -> list[Request]:
+        with self.changed:
+            while not self.pending:
+                self.changed.wait()
+            deadline = time.monotonic() + self.batching.max_delay_ms / 1000.0
+            while len(self.pending) < self.batching.max_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.changed.wait(remaining)
+            group = self.pending[: self.batching.max_size]
+            del self.pending[: len(group)]
+            return group
+
+
 class Worker:
-    def __init__(self, channel: Any, model_dir: Path, threads: int) -> None:
+    def __init__(
+        self, channel: Any, model_dir: Path, threads: int, batching: Batching | None = None
+    ) -> None:
         self.channel = channel
         self.model_dir = model_dir
         self.cancelled: set[str] = set()
         self.loaded = threading.Event()
         self.host: Any = None
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invoke")
+        self.batching = batching or Batching()
+        self.gatherer: Gatherer | None = None
 
     def handle(self, message: dict[str, Any], body: bytes) -> None:
         """One message from the parent (on the connection's thread)."""
@@ -130,35 +187,68 @@ class Worker:
             os._exit(0)
 
     def submit(self, request: Request) -> None:
-        self.executor.submit(self.invoke, request)
+        if self.gatherer is not None and not request.stream:
+            self.gatherer.add(request)
+        else:
+            self.executor.submit(self.invoke, request)
 
     def invoke(self, request: Request) -> None:
         self.loaded.wait()  # the parent sends nothing before "ready"; this only makes sure
         rid = request.id
         started = time.perf_counter()
-        accept = request.accept
-        response_type = accept if accept and accept != "*/*" else DEFAULT_CONTENT_TYPE
         try:
-            response, _ = self.host.invoke(request.body, request.content_type, accept)
+            response, _ = self.host.invoke(request.body, request.content_type, request.accept)
             if _is_stream(response) and request.stream:
                 for item in response:
                     if rid in self.cancelled:
                         break
-                    self.send("chunk", rid, _to_bytes(item), content_type=response_type)
+                    self.send("chunk", rid, _to_bytes(item), content_type=_response_type(request))
                 self.send("end", rid)
                 return
-            if _is_stream(response):
-                body = b"".join(_to_bytes(item) for item in response)
-            else:
-                body = _to_bytes(response)
-            elapsed = (time.perf_counter() - started) * 1000.0
-            self.send("result", rid, body, content_type=response_type, model_ms=elapsed)
+            self.reply(request, response, started)
         except Exception as error:  # the handler's failure is the caller's ModelError
-            log(f"ERROR request {rid} failed: {type(error).__name__}: {error}")
-            log(traceback.format_exc())
-            self.send("error", rid, status=400, message=f"{error}" or type(error).__name__)
+            self.reply_error(request, error)
         finally:
             self.cancelled.discard(rid)
+
+    def invoke_batch(self, group: list[Request]) -> None:
+        """A gathered group through one predict_fn call; if that call raises, one call each, so
+        only the requests at fault get errors."""
+        if len(group) == 1:
+            self.invoke(group[0])
+            return
+        started = time.perf_counter()
+        try:
+            responses = self.host.invoke_batch(
+                [(request.body, request.content_type, request.accept) for request in group]
+            )
+        except Exception as error:
+            log(f"batch of {len(group)} failed ({type(error).__name__}: {error}); one at a time")
+            for request in group:
+                self.invoke(request)
+            return
+        for request, response in zip(group, responses, strict=True):
+            if isinstance(response, Exception):
+                self.reply_error(request, response)
+            else:
+                self.reply(request, response, started)
+            self.cancelled.discard(request.id)
+
+    def reply(self, request: Request, response: Any, started: float) -> None:
+        """A whole response (a stream's parts joined, for a caller that did not stream)."""
+        if _is_stream(response):
+            body = b"".join(_to_bytes(item) for item in response)
+        else:
+            body = _to_bytes(response)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        self.send(
+            "result", request.id, body, content_type=_response_type(request), model_ms=elapsed
+        )
+
+    def reply_error(self, request: Request, error: BaseException) -> None:
+        log(f"ERROR request {request.id} failed: {type(error).__name__}: {error}")
+        log("".join(traceback.format_exception(error)).rstrip("\n"))
+        self.send("error", request.id, status=400, message=f"{error}" or type(error).__name__)
 
     def send(self, kind: str, rid: str, body: bytes = b"", **fields: Any) -> None:
         self.channel.send({"type": kind, "id": rid, **fields}, body)
@@ -186,6 +276,14 @@ class Worker:
             return False
         load_ms = (time.perf_counter() - started) * 1000.0
         log(f"model loaded in {load_ms:.0f} ms (pid {os.getpid()})")
+        if self.batching.max_size > 1 and self.host.accepts_batches:
+            log(
+                f"dynamic batching: up to {self.batching.max_size} requests, "
+                f"{self.batching.max_delay_ms:g} ms delay"
+            )
+            self.gatherer = Gatherer(
+                self.batching, lambda group: self.executor.submit(self.invoke_batch, group)
+            )
         self.loaded.set()
         self.channel.send({"type": "ready", "load_ms": load_ms})
         return True
@@ -196,9 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--max-batch-size", type=int, default=1)
+    parser.add_argument("--max-batch-delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     protocol = _sibling("worker_protocol.py")
-    worker = Worker(protocol.Channel(socket.socket(fileno=args.fd)), args.model_dir, args.threads)
+    worker = Worker(
+        protocol.Channel(socket.socket(fileno=args.fd)),
+        args.model_dir,
+        args.threads,
+        Batching(max(1, args.max_batch_size), max(0.0, args.max_batch_delay_ms)),
+    )
     # Listening from the start: a parent that goes away while model_fn runs ends this process.
     threading.Thread(
         target=protocol.serve_until_closed, args=(worker.channel, worker.handle), daemon=True

@@ -114,7 +114,16 @@ class ModelWorker(WorkerProcess):
     ) -> None:
         super().__init__(
             "sagemaker_worker.py",
-            ["--model-dir", str(model_dir), "--threads", str(pool.threads)],
+            [
+                "--model-dir",
+                str(model_dir),
+                "--threads",
+                str(pool.threads),
+                "--max-batch-size",
+                str(pool.max_batch_size),
+                "--max-batch-delay-ms",
+                str(pool.max_batch_delay_ms),
+            ],
             env=environment,
             cwd=model_dir,
             log=slot.log,
@@ -164,10 +173,16 @@ class EndpointPool:
         environment: Mapping[str, str],
         log_stream: Callable[[str], LogStream],
         on_health: Callable[[str | None], None] = lambda problem: None,
+        max_batch_size: int = 1,
+        max_batch_delay_ms: float = 0.0,
     ) -> None:
         """`environment` is a worker's whole environment (workers.worker_environment);
         `log_stream` gives an instance id's CloudWatch Logs stream; `on_health` hears None when
-        the model loaded, else why no worker can serve it (the endpoint's health check)."""
+        the model loaded, else why no worker can serve it (the endpoint's health check).
+        `max_batch_size`/`max_batch_delay_ms`: each worker's dynamic batching (1: none), which
+        the worker applies when its handler can batch (inference/sagemaker_worker.py)."""
+        self.max_batch_size = max(1, max_batch_size)
+        self.max_batch_delay_ms = max(0.0, max_batch_delay_ms)
         self.on_health = on_health
         self.endpoint = endpoint
         self.variant = variant

@@ -27,6 +27,14 @@ Knobs (environment variables, read when the runtime is created):
                                         InitialInstanceCount x SAGEMAKER_MODEL_SERVER_WORKERS
                                         (the model's environment; default: the instance type's
                                         vCPUs) processes within the cap; serverless gets one
+    QA_CONSOLE_RUNTIME_MAX_BATCH_SIZE   dynamic batching: concurrent non-streaming requests a
+                                        worker answers with one predict_fn call, when its
+                                        handler sets ACCEPTS_BATCHES (8; 1 = off). Named after
+                                        TorchServe's batch_size / TS_MAX_BATCH_DELAY, which the
+                                        real container's model server uses for the same thing
+    QA_CONSOLE_RUNTIME_MAX_BATCH_DELAY_MS  the longest the first request of a batch waits for
+                                        others, milliseconds (5: small beside the ~30 ms one
+                                        request to the tiny model takes on two cores)
     QA_CONSOLE_RUNTIME_POLL_S           control-plane poll interval (2)
     QA_CONSOLE_RUNTIME_CACHE_S          how long an endpoint description is reused (1)
     QA_CONSOLE_RUNTIME_LOG_FLUSH_S      the longest a log line waits to be sent to CloudWatch
@@ -75,6 +83,8 @@ class RuntimeSettings:
     threads: int = 2
     intra_op_threads: int = 1
     max_workers: int = 0
+    max_batch_size: int = 8
+    max_batch_delay_ms: float = 5.0
     poll_s: float = 2.0
     cache_s: float = 1.0
     log_flush_s: float = 0.2
@@ -308,6 +318,8 @@ class Runtime:
             environment=environment,
             log_stream=log_stream,
             on_health=lambda problem: report_health(spec.arn, spec.config_name, problem),
+            max_batch_size=self.settings.max_batch_size,
+            max_batch_delay_ms=self.settings.max_batch_delay_ms,
         )
         pool.log(
             pool.slots[0].instance_id,
