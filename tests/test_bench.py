@@ -44,6 +44,12 @@ def test_two_backends_side_by_side_with_errors_counted_and_the_run_kept(
     assert fast["cold_start_ms"] > 0
     assert 0 < fast["p50_ms"] <= fast["p95_ms"] <= fast["p99_ms"]
     assert fast["throughput_rps"] > 0
+    # ml.m5.large at $0.115/hour spread over the answers it gives an hour at this speed
+    assert fast["usd_per_1000_requests"] == pytest.approx(
+        0.115 / (fast["throughput_rps"] * 3600) * 1000, rel=0.01
+    )
+    assert "ml.m5.large" in fast["cost_basis"]
+    assert gone["usd_per_1000_requests"] is None
     assert gone["answered"] == 0 and gone["errors"] == {"UsageError": 24}  # the cold one too
     assert gone["cold_start_ms"] is None and "no-such-endpoint" in gone["first_error"]
     kept = json.loads(Path(data["file"]).read_text(encoding="utf-8"))

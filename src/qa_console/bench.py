@@ -40,6 +40,8 @@ class BenchResult:
     first_error: str | None = None
     wall_s: float = 0.0
     started_at: str = ""
+    usd_per_1000: float | None = None  # SageMaker backends: from the endpoint's pricing
+    cost_basis: str | None = None  # how that figure was reached
 
     def summary(self) -> dict[str, Any]:
         answered = len(self.latencies_ms)
@@ -57,6 +59,10 @@ class BenchResult:
             "p99_ms": _round(percentile(self.latencies_ms, 99)),
             "throughput_rps": round(answered / self.wall_s, 2) if self.wall_s > 0 else None,
             "wall_s": round(self.wall_s, 3),
+            "usd_per_1000_requests": None
+            if self.usd_per_1000 is None
+            else round(self.usd_per_1000, 6),
+            "cost_basis": self.cost_basis,
             "started_at": self.started_at,
         }
 
@@ -133,7 +139,38 @@ def run_benchmark(
         timings = list(pool.map(ask, range(1, requests)))
     result.wall_s = time.perf_counter() - started
     result.latencies_ms = [value for value in timings if value is not None]
+    _add_cost(result, session.backend(resolved))
     return result
+
+
+def _add_cost(result: BenchResult, backend: Any) -> None:
+    """For a SageMaker endpoint, what 1,000 requests cost at the measured speed: an instance's
+    $/hour spread over the answers it gave per hour (kept this busy), or serverless duration
+    at the p50 latency. Left out when the endpoint cannot be described."""
+    from qa_console.backends.sagemaker import SageMakerBackend
+    from qa_console.ops.deploy import pricing
+    from qa_console.ops.deploy.status import endpoint_status
+
+    summary = result.summary()
+    if not isinstance(backend, SageMakerBackend) or not summary["answered"]:
+        return
+    try:
+        status = endpoint_status(backend.target, backend.endpoint)
+    except QAConsoleError:
+        return
+    hourly = status.get("usd_per_hour")
+    if hourly:
+        per_hour = float(summary["throughput_rps"]) * 3600
+        result.usd_per_1000 = float(hourly) / per_hour * 1000
+        types = ", ".join(str(v.get("instance_type")) for v in status["variants"])
+        result.cost_basis = f"{types} at ${hourly}/hour, {summary['throughput_rps']} answers/s"
+        return
+    serverless = next((v["serverless"] for v in status["variants"] if "serverless" in v), None)
+    if serverless:
+        gigabytes = serverless["memory_mb"] / 1024
+        seconds = float(summary["p50_ms"]) / 1000
+        result.usd_per_1000 = gigabytes * seconds * pricing.SERVERLESS_USD_PER_GB_SECOND * 1000
+        result.cost_basis = f"serverless {serverless['memory_mb']} MB for the p50 {seconds:.3f} s"
 
 
 def save(results: Sequence[BenchResult], folder: Path | None = None) -> Path:

@@ -88,6 +88,11 @@ def _print(summaries: list[dict[str, Any]]) -> None:
         )
     print_rich(table, piped_width=120)
     for item in summaries:
+        if item["usd_per_1000_requests"] is not None:
+            print_rich(
+                f"{item['backend']}: ${item['usd_per_1000_requests']:.5f} per 1,000 requests "
+                f"({item['cost_basis']})"
+            )
         if item["first_error"]:
             print_rich(f"[red]{item['backend']}[/]: {item['first_error']}")
 
