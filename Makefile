@@ -5,13 +5,17 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test wheel-smoke lint typecheck check bench clean
+.PHONY: install demo up test wheel-smoke lint typecheck check bench clean
 
 install:
 	@bash scripts/install.sh
 
 demo: install
 	@bash scripts/biography_bot.sh
+
+# The same flow as one resumable command, ending in the chat (at a terminal).
+up: install
+	$(BIN)/qa-console up
 
 test: install
 	$(BIN)/python -m pytest
