@@ -67,6 +67,9 @@ def test_people_get_a_table_and_bad_flags_change_nothing(plugins: Path) -> None:
     assert unknown.returncode == 2 and "nope" in unknown.stderr
     too_many = run_cli("bench", "-b", "fast", "-c", "0")
     assert too_many.returncode == 2 and "--concurrency" in too_many.stderr
+    nowhere = run_cli("bench", "-b", "fast", "-n", "5", "--report", "/no/such/folder/b.md")
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -303,19 +303,27 @@ def _data_hash(data: str | None) -> str:
     if data is None:
         from importlib import resources
 
-        return _files_hash(Path(str(resources.files("qa_console").joinpath("data", "biography"))))
+        shipped = Path(str(resources.files("qa_console").joinpath("data", "biography")))
+        return _files_hash(shipped, recursive=True)
     path = Path(data).expanduser()
-    return _files_hash(path) if path.exists() else data  # a hub id is its own identity
+    return _files_hash(path, recursive=True) if path.exists() else data  # a hub id: its name
 
 
-def _files_hash(path: Path) -> str:
-    """sha256 over the names and bytes of a file, or of a folder's top-level files (a model
-    folder's sub-folders are checkpoints and predictions, not the model)."""
-    files: Iterable[Path] = [path] if path.is_file() else sorted(p for p in path.iterdir()
-                                                                 if p.is_file())  # fmt: skip
+def _files_hash(path: Path, *, recursive: bool = False) -> str:
+    """sha256 over the relative names and bytes of a file, or of a folder's files: top-level
+    only for a model folder (its sub-folders are checkpoints and predictions, not the model),
+    every file for a data folder."""
+    if path.is_file():
+        files = [path]
+        root = path.parent
+    else:
+        found = path.rglob("*") if recursive else path.iterdir()
+        # Bytecode caches come and go without the data changing.
+        files = sorted(i for i in found if i.is_file() and "__pycache__" not in i.parts)
+        root = path
     digest = hashlib.sha256()
     for file in files:
-        digest.update(file.name.encode() + b"\0" + _sha256(file).encode())
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + _sha256(file).encode())
     return digest.hexdigest()
 
 

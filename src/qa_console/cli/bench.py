@@ -17,6 +17,7 @@ import typer
 
 from qa_console.cli.context import state
 from qa_console.cli.output import JsonFlag, Output, print_rich
+from qa_console.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +46,12 @@ def bench(
     from qa_console.events import ProgressEvent
 
     out = Output(as_json)
+    if report is not None and not report.expanduser().parent.is_dir():
+        # Checked before any load, so a typo does not cost a whole run's measurements.
+        raise UsageError(
+            f"--report: the folder {report.expanduser().parent} does not exist",
+            hint="create it first, or pass a path in an existing folder",
+        )
     session = ChatSession(state(ctx).settings().values())
     # Every name resolved before any load, so an unknown one fails at once (no flag: the default).
     names = [session.resolve(name) for name in backends] if backends else [session.resolve()]
@@ -62,7 +69,7 @@ def bench(
     summaries = [item.summary() for item in results]
     kept = save(results)
     if report is not None:
-        report.write_text(markdown_report(summaries), encoding="utf-8")
+        report.expanduser().write_text(markdown_report(summaries), encoding="utf-8")
     out.info(f"results kept in {kept}")
     out.result({"results": summaries, "file": str(kept)}, lambda: _print(summaries))
 
