@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from textual.message import Message
-from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import Markdown, Select
 
@@ -20,8 +17,7 @@ from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.transcript import CANCELLED, DONE
 from qa_console.tui.widgets.exchange import ExchangeView
 from qa_console.tui.widgets.history import HistoryPanel
-
-SIZE = (120, 40)
+from tui_helpers import SIZE, SMALL, Notifications, wait_until
 
 
 class TrackingApi(FakeApi):
@@ -64,18 +60,6 @@ def tui_plugins(
     return path
 
 
-async def wait_until(
-    pilot: Pilot[None], condition: Callable[[], bool], timeout_s: float = 10
-) -> None:
-    """Let the app run until `condition` holds (the worker answers over a real socket)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("the app did not reach the expected state in time")
-        await pilot.pause(0.05)
-
-
 async def ask(pilot: Pilot[None], question: str) -> None:
     await pilot.click("#question")
     await pilot.press(*question, "enter")
@@ -84,15 +68,6 @@ async def ask(pilot: Pilot[None], question: str) -> None:
 def answer_text(app: QAConsoleApp, exchange_id: int) -> str:
     view = app.screen.query_one(f"#exchange-{exchange_id}", ExchangeView)
     return view.query_one(Markdown).source
-
-
-class Notifications(list[str]):
-    """Every notification's text, in order, caught through run_test's public message hook (the
-    app's own collection drops a notification once its toast times out)."""
-
-    def hook(self, message: Message) -> None:
-        if isinstance(message, Notify):
-            self.append(message.notification.message)
 
 
 @pytest.mark.asyncio
@@ -201,3 +176,25 @@ async def test_escape_cancels_a_running_answer(second_api: TrackingApi, tui_plug
         assert notes == ["answer cancelled"]  # the late reply raised no error either
     with open_store() as store:
         assert store.count() == 0
+
+
+# ---------------------------------------------------------------------------- snapshots (UX spec)
+
+
+def test_snapshot_chat_at_80x24_after_one_answer(
+    fake_api: FakeApi, tui_plugins: Path, snap_compare: Callable[..., bool]
+) -> None:
+    async def ask_once(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, QAConsoleApp)
+        await ask(pilot, "Who is Ada?")
+        await wait_until(pilot, lambda: bool(app.exchanges) and app.exchanges[0].status == DONE)
+        exchange = app.exchanges[0]
+        exchange.latency_ms = 12.0  # the one number that varies between runs
+        view = app.chat.exchange_view(exchange.id)
+        assert view is not None
+        view.show_status()
+        app.screen.query_one(HistoryPanel).clear()  # rows carry the real latency too
+        await pilot.pause()
+
+    assert snap_compare(QAConsoleApp(backend="one"), terminal_size=SMALL, run_before=ask_once)

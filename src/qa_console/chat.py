@@ -87,6 +87,16 @@ class ChatSession:
         chosen = name or self.settings.get("backend") or registry.first_instance(self.instances)
         return registry.pick(self.instances, chosen).name
 
+    def add_instance(self, name: str, kind: str, options: Mapping[str, Any], origin: str) -> None:
+        """Declare an instance for this session only (the TUI's "chat with the model just
+        trained / the endpoint just deployed"); it replaces one of the same name, built anew.
+        origin: what declared it, shown where an instance's file would be."""
+        from pathlib import Path
+
+        with self._lock:
+            self.instances[name] = registry.InstanceSpec(name, kind, dict(options), Path(origin), 0)
+            self._built.pop(name, None)
+
     def backend(self, name: str) -> Backend:
         """The built instance `name`, built once per session."""
         with self._lock:

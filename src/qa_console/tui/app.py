@@ -7,11 +7,15 @@ Every error a user can cause (QAConsoleError) becomes a one-line notification wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Select
 from textual.worker import get_current_worker
@@ -27,18 +31,41 @@ from qa_console.tui.messages import (
     HistoryLoaded,
     QuestionAsked,
 )
+from qa_console.tui.notify import one_line
 from qa_console.tui.screens.chat import ChatScreen
+from qa_console.tui.screens.deploy import DeployScreen
+from qa_console.tui.screens.iam import IamScreen
+from qa_console.tui.screens.logs import LogsScreen
+from qa_console.tui.screens.package import PackageScreen
+from qa_console.tui.screens.train import TrainScreen
 from qa_console.tui.transcript import CANCELLED, DONE, FAILED, PENDING, Exchange
+from qa_console.tui.widgets.ops_header import SCREENS as OPS_SCREENS
 
 ANSWER_GROUP = "answer"
 
 
-def one_line(message: str, hint: str | None) -> str:
-    return f"{message} ({hint})" if hint else message
-
-
 class QAConsoleApp(App[None]):
     TITLE = "qa-console"
+
+    # Each screen is a mode with its own stack, so a running deploy keeps its screen (and its
+    # log pane) while the user chats; SCREENS in the header's order name them.
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
+        "chat": ChatScreen,
+        "train": TrainScreen,
+        "package": PackageScreen,
+        "iam": IamScreen,
+        "deploy": DeployScreen,
+        "logs": LogsScreen,
+    }
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        mode: mode for mode, _title, _key in OPS_SCREENS
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, f"switch_mode('{mode}')", title, id=f"screen_{mode}", show=False)
+        for mode, title, key in OPS_SCREENS
+    ]
+
+    active_backend: reactive[str | None] = reactive(None)
 
     def __init__(
         self,
@@ -56,21 +83,31 @@ class QAConsoleApp(App[None]):
         self.exchanges: list[Exchange] = []
         self.backend_names: list[str] = []
         self.session: ChatSession | None = None
+        self.target = self.backend_defaults.get("target") or "local"
+        self.region = self.backend_defaults.get("region") or "us-east-1"
 
     async def on_mount(self) -> None:
-        await self.push_screen(ChatScreen())
+        await self.switch_mode("chat")
         self._load_backends()
         self.load_history()
 
     @property
     def chat(self) -> ChatScreen:
-        return self.get_screen_of(ChatScreen)
+        screen = self.get_screen("chat")
+        assert isinstance(screen, ChatScreen)
+        return screen
 
-    def get_screen_of(self, kind: type[ChatScreen]) -> ChatScreen:
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, kind):
-                return screen
-        raise LookupError(f"no {kind.__name__} open")
+    def chat_with(self, name: str, kind: str, options: Mapping[str, Any], origin: str) -> None:
+        """Add a backend instance for this session (a model just trained, an endpoint just
+        deployed), select it in the chat and show the chat."""
+        if self.session is None:
+            self.notify("the backends could not be read; see the first error", severity="error")
+            return
+        self.session.add_instance(name, kind, options, origin)
+        self.backend_names = self.session.names
+        self.chat.set_backends(self.backend_names, name)
+        self.switch_mode("chat")
+        self.notify(f"chatting with {name} ({kind})")
 
     def _load_backends(self) -> None:
         try:
@@ -238,6 +275,10 @@ class QAConsoleApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        for mode, title, key in OPS_SCREENS:
+            yield SystemCommand(
+                f"Open {title}", f"Show the {title} screen ({key})", partial(self.switch_mode, mode)
+            )
         yield SystemCommand(
             "Switch backend", "Choose the backend that answers", self.action_switch_backend
         )
@@ -252,5 +293,4 @@ class QAConsoleApp(App[None]):
 
     @on(Select.Changed, "#backend")
     def _backend_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
-            self.sub_title = event.value
+        self.active_backend = event.value if isinstance(event.value, str) else None

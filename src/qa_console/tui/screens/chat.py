@@ -1,4 +1,4 @@
-"""The chat screen: backend selector, chat log, question input, history panel, footer.
+"""The chat screen: backend selector, chat log, question input, history panel.
 
 It lays widgets out and turns a submitted question into a `QuestionAsked` message; the app does
 the asking and tells the screen what to show through the methods below.
@@ -12,20 +12,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select
+from textual.widgets import Input, Select
 
 from qa_console.store import HistoryEntry
 from qa_console.tui.messages import QuestionAsked
+from qa_console.tui.screens.base import OpsScreen
 from qa_console.tui.transcript import Exchange
 from qa_console.tui.widgets.exchange import ExchangeView
 from qa_console.tui.widgets.history import HistoryPanel
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(OpsScreen):
     DEFAULT_CSS = """
-    #chat-pane { width: 1fr; }
-    #backend { width: 40; }
+    #chat-pane { width: 3fr; }
+    ChatScreen HistoryPanel { width: 2fr; max-width: 60; }
+    #backend { width: 1fr; max-width: 40; }
     #chat-log { height: 1fr; padding: 0 1; }
     #question { dock: bottom; }
     """
@@ -37,15 +38,13 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+s", "app.export_chat", "Export", id="export_chat"),
     ]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def compose_body(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="chat-pane"):
                 yield Select[str]([], prompt="backend", allow_blank=True, id="backend")
                 yield VerticalScroll(id="chat-log")
                 yield Input(placeholder="Ask a question and press Enter", id="question")
             yield HistoryPanel()
-        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#question", Input).focus()
