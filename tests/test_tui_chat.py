@@ -9,14 +9,19 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Markdown, Select
+from textual.widgets import DataTable, Markdown, Select, Static
 
 from fixtures_foundation import FakeApi, Recorded, write_plugins
 from qa_console.store import open_store
 from qa_console.tui.app import QAConsoleApp
+from qa_console.tui.screens.chat import ChatScreen
+from qa_console.tui.screens.compare_dialog import CompareDialog
+from qa_console.tui.screens.switch_backend import BackendSwitcher
 from qa_console.tui.transcript import CANCELLED, DONE
+from qa_console.tui.widgets.comparison import ComparisonView
 from qa_console.tui.widgets.exchange import ExchangeView
 from qa_console.tui.widgets.history import HistoryPanel
+from qa_console.tui.widgets.question_input import QuestionInput
 from tui_helpers import SIZE, SMALL, Notifications, wait_until
 
 
@@ -198,3 +203,137 @@ def test_snapshot_chat_at_80x24_after_one_answer(
         await pilot.pause()
 
     assert snap_compare(QAConsoleApp(backend="one"), terminal_size=SMALL, run_before=ask_once)
+
+
+# ------------------------------------------------------------------ history, switcher, compare
+
+
+@pytest.mark.asyncio
+async def test_up_and_down_recall_earlier_questions_and_the_draft(
+    fake_api: FakeApi, tui_plugins: Path
+) -> None:
+    app = QAConsoleApp(backend="one")
+    async with app.run_test(size=SIZE) as pilot:
+        for question in ("Who is Ada?", "Where was Ada born?"):
+            await ask(pilot, question)
+            await wait_until(pilot, lambda: app.exchanges[-1].status == DONE)
+        box = app.screen.query_one("#question", QuestionInput)
+        await pilot.press(*"half typed")
+        await pilot.press("up")
+        assert box.value == "Where was Ada born?"
+        await pilot.press("up", "up")  # the oldest stays put
+        assert box.value == "Who is Ada?"
+        await pilot.press("down")
+        assert box.value == "Where was Ada born?"
+        await pilot.press("down")
+        assert box.value == "half typed"
+
+
+@pytest.mark.asyncio
+async def test_a_new_app_recalls_questions_from_the_history_store(
+    fake_api: FakeApi, tui_plugins: Path
+) -> None:
+    first = QAConsoleApp(backend="one")
+    async with first.run_test(size=SIZE) as pilot:
+        await ask(pilot, "Asked yesterday?")
+        await wait_until(pilot, lambda: first.exchanges[-1].status == DONE)
+    second = QAConsoleApp(backend="one")
+    async with second.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: second.screen.query_one(HistoryPanel).row_count == 1)
+        await pilot.click("#question")
+        await pilot.press("up")
+        assert second.screen.query_one("#question", QuestionInput).value == "Asked yesterday?"
+
+
+@pytest.mark.asyncio
+async def test_the_switcher_shows_each_backends_health_and_switches(
+    fake_api: FakeApi, second_api: TrackingApi, tui_plugins: Path
+) -> None:
+    app = QAConsoleApp(backend="one")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, BackendSwitcher))
+        table = app.screen.query_one("#backends", DataTable)
+
+        def health(name: str) -> str:
+            return str(table.get_cell(name, "health"))
+
+        await wait_until(pilot, lambda: health("broken") != "checking…" and health("one") == "ok")
+        assert health("broken") == "down"
+        assert "500" in str(table.get_cell("broken", "detail"))
+        await wait_until(pilot, lambda: health("two") == "ok")
+        # the cursor starts on the current backend; "two" is declared right after "one"
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == "one"
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert app.chat.backend == "two"
+        await ask(pilot, "Which one now?")
+        await wait_until(pilot, lambda: app.exchanges[-1].status == DONE)
+        assert app.exchanges[-1].backend == "two"
+
+
+async def tick_after_current(pilot: Pilot[None], count: int) -> None:
+    """In the compare dialog, tick the `count` backends declared after the current one, confirm."""
+    app = pilot.app
+    assert isinstance(app, QAConsoleApp)
+    moves = app.backend_names.index(app.chat.backend or "")
+    await pilot.press(*["down"] * moves)
+    for _ in range(count):
+        await pilot.press("down", "space")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+
+
+@pytest.mark.asyncio
+async def test_compare_mode_asks_each_chosen_backend_and_shows_answers_side_by_side(
+    fake_api: FakeApi, second_api: TrackingApi, tui_plugins: Path
+) -> None:
+    app = QAConsoleApp(backend="one")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareDialog))
+        # the current backend (one) comes ticked; tick the two declared after it
+        await tick_after_current(pilot, 2)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert app.compare_backends == ["one", "two", "broken"]
+        await ask(pilot, "Who is Ada?")
+        await wait_until(pilot, lambda: bool(app.comparisons))
+        answers = app.comparisons[0].answers
+        await wait_until(pilot, lambda: all(a.status != "answering" for a in answers.values()))
+        assert answers["one"].answer == answers["two"].answer == "answer to: Who is Ada?"
+        assert answers["one"].latency_ms is not None and answers["two"].latency_ms is not None
+        assert answers["broken"].status == "failed" and "500" in str(answers["broken"].error)
+        view = app.screen.query_one("#comparison-1", ComparisonView)
+        columns = [str(c.border_title) for c in view.query(".column")]
+        assert columns == ["one", "two", "broken"]
+        assert "ms" in str(view.query_one("#column-0 .status", Static).render())
+    assert (fake_api.hits["/ask"], second_api.hits["/ask"]) == (1, 1)
+    with open_store() as store:
+        assert sorted(entry.backend for entry in store.recent()) == ["one", "two"]
+
+
+def test_snapshot_compare_mode_at_80x24(
+    fake_api: FakeApi,
+    second_api: TrackingApi,
+    tui_plugins: Path,
+    snap_compare: Callable[..., bool],
+) -> None:
+    async def compare_once(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, QAConsoleApp)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareDialog))
+        await tick_after_current(pilot, 1)
+        await ask(pilot, "Who is Ada?")
+        await wait_until(pilot, lambda: bool(app.comparisons))
+        answers = app.comparisons[0].answers
+        await wait_until(pilot, lambda: all(a.status == "done" for a in answers.values()))
+        view = app.screen.query_one("#comparison-1", ComparisonView)
+        for answer in answers.values():
+            answer.latency_ms = 12.0  # the one number that varies between runs
+            view.refresh_answer(answer.backend)
+        app.screen.query_one(HistoryPanel).clear()
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(QAConsoleApp(backend="one"), terminal_size=SMALL, run_before=compare_once)

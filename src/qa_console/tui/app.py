@@ -28,20 +28,25 @@ from qa_console.tui.messages import (
     AnswerDone,
     AnswerFailed,
     AnswerPiece,
+    ComparedAnswer,
     HistoryLoaded,
     QuestionAsked,
 )
 from qa_console.tui.notify import one_line
 from qa_console.tui.screens.chat import ChatScreen
+from qa_console.tui.screens.compare_dialog import CompareDialog
 from qa_console.tui.screens.deploy import DeployScreen
 from qa_console.tui.screens.iam import IamScreen
 from qa_console.tui.screens.logs import LogsScreen
 from qa_console.tui.screens.package import PackageScreen
+from qa_console.tui.screens.switch_backend import BackendSwitcher
 from qa_console.tui.screens.train import TrainScreen
 from qa_console.tui.transcript import CANCELLED, DONE, FAILED, PENDING, Exchange
+from qa_console.tui.widgets.comparison import Comparison, ComparisonView
 from qa_console.tui.widgets.ops_header import SCREENS as OPS_SCREENS
 
 ANSWER_GROUP = "answer"
+COMPARE_GROUP = "compare"
 
 
 class QAConsoleApp(App[None]):
@@ -83,6 +88,8 @@ class QAConsoleApp(App[None]):
         self.exchanges: list[Exchange] = []
         self.backend_names: list[str] = []
         self.session: ChatSession | None = None
+        self.compare_backends: list[str] = []  # two or more: compare mode is on
+        self.comparisons: list[Comparison] = []
         self.target = self.backend_defaults.get("target") or "local"
         self.region = self.backend_defaults.get("region") or "us-east-1"
 
@@ -134,6 +141,9 @@ class QAConsoleApp(App[None]):
         except QAConsoleError as error:
             self.notify(one_line(error.message, error.hint), severity="warning")
             return
+        if len(self.compare_backends) >= 2:
+            await self._compare(question)
+            return
         if message.backend is None:
             self.notify("choose a backend first (ctrl+b)", severity="warning")
             return
@@ -171,6 +181,77 @@ class QAConsoleApp(App[None]):
         if reply is None or worker.is_cancelled:
             return
         self.post_message(AnswerDone(exchange_id, reply.latency_ms, reply.save_error))
+
+    # ------------------------------------------------------------------------ compare mode
+
+    async def _compare(self, question: str) -> None:
+        comparison = Comparison(len(self.comparisons) + 1, question)
+        comparison.answers = {
+            name: Exchange(comparison.id, name, question) for name in self.compare_backends
+        }
+        self.comparisons.append(comparison)
+        log = self.chat.query_one("#chat-log")
+        await log.mount(ComparisonView(comparison))
+        log.scroll_end(animate=False)
+        for name in self.compare_backends:
+            self.compare_answer(comparison.id, name, question)
+
+    @work(thread=True, group=COMPARE_GROUP)
+    def compare_answer(self, comparison_id: int, backend_name: str, question: str) -> None:
+        """One backend's answer for compare mode: each backend in its own thread, so the
+        slowest one does not hold up the others' columns."""
+        if self.session is None:
+            return
+        try:
+            reply = self.session.ask(question, backend_name)
+        except QAConsoleError as error:
+            self.post_message(
+                ComparedAnswer(comparison_id, backend_name, error=one_line(error.message, None))
+            )
+            return
+        except Exception as error:  # a plugin's bug is its column's error, not a crash
+            self.post_message(
+                ComparedAnswer(
+                    comparison_id, backend_name, error=f"{type(error).__name__}: {error}"
+                )
+            )
+            return
+        self.post_message(
+            ComparedAnswer(comparison_id, backend_name, reply.answer, reply.latency_ms)
+        )
+
+    @on(ComparedAnswer)
+    def _compared(self, message: ComparedAnswer) -> None:
+        comparison = next((c for c in self.comparisons if c.id == message.comparison_id), None)
+        if comparison is None:
+            return
+        answer = comparison.answers[message.backend]
+        answer.answer, answer.latency_ms = message.text, message.latency_ms
+        answer.error = message.error
+        answer.status = FAILED if message.error is not None else DONE
+        views = self.chat.query(f"#comparison-{comparison.id}").results(ComparisonView)
+        for view in views:
+            view.refresh_answer(message.backend)
+        if all(a.status != PENDING for a in comparison.answers.values()):
+            self.load_history()
+
+    def action_compare(self) -> None:
+        if len(self.backend_names) < 2:
+            self.notify("compare needs two or more backend instances", severity="warning")
+            return
+
+        def chosen(names: list[str] | None) -> None:
+            if names is None:
+                return
+            self.compare_backends = names if len(names) >= 2 else []
+            self.chat.show_comparing(self.compare_backends)
+            self.notify(
+                f"comparing {', '.join(names)}" if self.compare_backends else "compare mode off"
+            )
+
+        current = self.chat.backend
+        preset = self.compare_backends or ([current] if current else [])
+        self.push_screen(CompareDialog(self.backend_names, preset), chosen)
 
     def _exchange(self, exchange_id: int) -> Exchange | None:
         """The exchange still waiting for this message, or None (cancelled, cleared)."""
@@ -245,20 +326,21 @@ class QAConsoleApp(App[None]):
             self.notify("answer cancelled")
 
     def action_switch_backend(self) -> None:
-        if not self.backend_names:
+        if self.session is None or not self.backend_names:
             self.notify("no backend instances are declared", severity="warning")
             return
-        self.search_commands(
-            [
-                (name, lambda name=name: self.chat.select_backend(name), f"ask {name} from now on")
-                for name in self.backend_names
-            ],
-            placeholder="Switch to backend…",
-        )
+
+        def chosen(name: str | None) -> None:
+            if name is not None:
+                self.chat.select_backend(name)
+
+        self.push_screen(BackendSwitcher(self.session, self.chat.backend), chosen)
 
     async def action_clear_chat(self) -> None:
         self._cancel_running()
+        self.workers.cancel_group(self, COMPARE_GROUP)
         self.exchanges.clear()
+        self.comparisons.clear()
         await self.chat.clear_chat()
 
     def action_export_chat(self) -> None:
@@ -281,6 +363,11 @@ class QAConsoleApp(App[None]):
             )
         yield SystemCommand(
             "Switch backend", "Choose the backend that answers", self.action_switch_backend
+        )
+        yield SystemCommand(
+            "Compare backends",
+            "Ask several backends each question and show the answers side by side",
+            self.action_compare,
         )
         yield SystemCommand(
             "Clear chat", "Remove every exchange from the chat", self.action_clear_chat

@@ -48,3 +48,22 @@ class HistoryLoaded(Message):
         super().__init__()
         self.entries = entries
         self.error = error
+
+
+class ComparedAnswer(Message):
+    """One backend's whole answer (or error) to a question asked in compare mode."""
+
+    def __init__(
+        self,
+        comparison_id: int,
+        backend: str,
+        text: str = "",
+        latency_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.comparison_id = comparison_id
+        self.backend = backend
+        self.text = text
+        self.latency_ms = latency_ms
+        self.error = error

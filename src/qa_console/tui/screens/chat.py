@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from qa_console.store import HistoryEntry
 from qa_console.tui.messages import QuestionAsked
@@ -20,6 +20,7 @@ from qa_console.tui.screens.base import OpsScreen
 from qa_console.tui.transcript import Exchange
 from qa_console.tui.widgets.exchange import ExchangeView
 from qa_console.tui.widgets.history import HistoryPanel
+from qa_console.tui.widgets.question_input import QuestionInput
 
 
 class ChatScreen(OpsScreen):
@@ -28,12 +29,13 @@ class ChatScreen(OpsScreen):
     ChatScreen HistoryPanel { width: 2fr; max-width: 60; }
     #backend { width: 1fr; max-width: 40; }
     #chat-log { height: 1fr; padding: 0 1; }
-    #question { dock: bottom; }
+    #compare-line { color: $warning; display: none; padding: 0 1; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.cancel_answer", "Cancel answer", id="cancel_answer"),
         Binding("ctrl+b", "app.switch_backend", "Backend", id="switch_backend"),
+        Binding("ctrl+o", "app.compare", "Compare", id="compare"),
         Binding("ctrl+l", "app.clear_chat", "Clear", id="clear_chat"),
         Binding("ctrl+s", "app.export_chat", "Export", id="export_chat"),
     ]
@@ -43,7 +45,10 @@ class ChatScreen(OpsScreen):
             with Vertical(id="chat-pane"):
                 yield Select[str]([], prompt="backend", allow_blank=True, id="backend")
                 yield VerticalScroll(id="chat-log")
-                yield Input(placeholder="Ask a question and press Enter", id="question")
+                yield Static("", id="compare-line", markup=False)
+                yield QuestionInput(
+                    placeholder="Ask a question and press Enter (up: older)", id="question"
+                )
             yield HistoryPanel()
 
     def on_mount(self) -> None:
@@ -52,6 +57,9 @@ class ChatScreen(OpsScreen):
     @on(Input.Submitted, "#question")
     def _submitted(self, event: Input.Submitted) -> None:
         event.input.clear()
+        question_input = self.query_one("#question", QuestionInput)
+        if event.value.strip():
+            question_input.remember(event.value.strip())
         self.post_message(QuestionAsked(event.value, self.backend))
 
     # ------------------------------------------------------------------ what the app calls
@@ -90,3 +98,10 @@ class ChatScreen(OpsScreen):
 
     def show_history(self, entries: list[HistoryEntry]) -> None:
         self.query_one(HistoryPanel).show(entries)
+        self.query_one("#question", QuestionInput).remember_older(e.question for e in entries)
+
+    def show_comparing(self, names: list[str]) -> None:
+        """The line above the question box while compare mode is on (hidden when off)."""
+        line = self.query_one("#compare-line", Static)
+        line.update(f"comparing {' · '.join(names)} (ctrl+o to change)" if names else "")
+        line.display = bool(names)
