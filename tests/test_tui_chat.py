@@ -20,6 +20,7 @@ from qa_console.tui.screens.switch_backend import BackendSwitcher
 from qa_console.tui.transcript import CANCELLED, DONE
 from qa_console.tui.widgets.comparison import ComparisonView
 from qa_console.tui.widgets.exchange import ExchangeView
+from qa_console.tui.widgets.history import COLUMNS as HISTORY_COLUMNS
 from qa_console.tui.widgets.history import HistoryPanel
 from qa_console.tui.widgets.question_input import QuestionInput
 from tui_helpers import SIZE, SMALL, Notifications, wait_until
@@ -186,6 +187,15 @@ async def test_escape_cancels_a_running_answer(second_api: TrackingApi, tui_plug
 # ---------------------------------------------------------------------------- snapshots (UX spec)
 
 
+async def blank_history(pilot: Pilot[None], rows: int) -> None:
+    """Wait for the history panel's reload (a worker), then empty it, columns and all: its rows
+    carry real latencies, and their widths would size the columns differently each run."""
+    panel = pilot.app.screen.query_one(HistoryPanel)
+    await wait_until(pilot, lambda: panel.row_count == rows)
+    panel.clear(columns=True)
+    panel.add_columns(*HISTORY_COLUMNS)
+
+
 def test_snapshot_chat_at_80x24_after_one_answer(
     fake_api: FakeApi, tui_plugins: Path, snap_compare: Callable[..., bool]
 ) -> None:
@@ -199,7 +209,7 @@ def test_snapshot_chat_at_80x24_after_one_answer(
         view = app.chat.exchange_view(exchange.id)
         assert view is not None
         view.show_status()
-        app.screen.query_one(HistoryPanel).clear()  # rows carry the real latency too
+        await blank_history(pilot, rows=1)
         await pilot.pause()
 
     assert snap_compare(QAConsoleApp(backend="one"), terminal_size=SMALL, run_before=ask_once)
@@ -332,7 +342,7 @@ def test_snapshot_compare_mode_at_80x24(
         for answer in answers.values():
             answer.latency_ms = 12.0  # the one number that varies between runs
             view.refresh_answer(answer.backend)
-        app.screen.query_one(HistoryPanel).clear()
+        await blank_history(pilot, rows=2)
         app.clear_notifications()
         await pilot.pause()
 

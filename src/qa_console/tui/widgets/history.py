@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 from qa_console.store import HistoryEntry
 
 QUESTION_WIDTH = 40
+COLUMNS = ("Question", "Backend", "ms")
 
 
 class HistoryPanel(DataTable[str]):
@@ -22,7 +23,7 @@ class HistoryPanel(DataTable[str]):
 
     def on_mount(self) -> None:
         self.border_title = "History"
-        self.add_columns("Question", "Backend", "ms")
+        self.add_columns(*COLUMNS)
 
     def show(self, entries: list[HistoryEntry]) -> None:
         self.clear()
