@@ -1,21 +1,24 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up, then run the biography bot on the embedded local AWS
+#   make demo   set up, then `qa-console up`: the biography bot from its dataset to a live API
+#               on the embedded local AWS (ending in the chat at a terminal)
 #   make test   set up, then run the tests (what CI runs, plus lint and type checks in .ci/run)
 
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo up test wheel-smoke lint typecheck check bench clean
+.PHONY: install demo up walkthrough test wheel-smoke lint typecheck check bench clean
 
 install:
 	@bash scripts/install.sh
 
 demo: install
-	@bash scripts/biography_bot.sh
-
-# The same flow as one resumable command, ending in the chat (at a terminal).
-up: install
 	$(BIN)/qa-console up
+
+up: demo
+
+# The same flow step by step, one qa-console command at a time (what `up` does for you).
+walkthrough: install
+	@bash scripts/biography_bot.sh
 
 test: install
 	$(BIN)/python -m pytest

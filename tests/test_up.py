@@ -4,6 +4,7 @@ during training goes on from its checkpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,9 @@ from typing import Any
 
 from fixtures_foundation import CONSOLE_SCRIPT
 from fixtures_localaws import LocalAws
+from qa_console.tui.app import QAConsoleApp
+from qa_console.tui.transcript import DONE, PENDING
+from tui_helpers import SIZE, wait_until
 
 STEPS = ["train", "package", "deploy", "expose"]
 
@@ -56,6 +60,18 @@ def kill_up_when(cwd: Path, args: list[str], reached: Callable[[], bool]) -> Non
         running.wait(timeout=30)
 
 
+async def ask_in_the_tui(app: QAConsoleApp, question: str) -> str:
+    """Type the question into the app's chat as a user would; the answer it shows."""
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#question")
+        await pilot.press(*question, "enter")
+        await wait_until(
+            pilot, lambda: bool(app.exchanges) and app.exchanges[0].status != PENDING, timeout_s=60
+        )
+        assert app.exchanges[0].status == DONE, app.exchanges[0].error
+        return app.exchanges[0].answer
+
+
 def test_up_builds_the_api_and_a_second_run_skips_every_step(
     local_aws: LocalAws, tmp_path: Path
 ) -> None:
@@ -70,6 +86,14 @@ def test_up_builds_the_api_and_a_second_run_skips_every_step(
     assert {pair["question"] for pair in first["answers"]} >= {
         "What did Rosalind Achterberg do for a living?"
     }
+    # up ends in the chat: on the API backend it added, or (--no-expose) on the endpoint itself
+    question, answer = first["answers"][0]["question"], first["answers"][0]["answer"]
+    assert asyncio.run(ask_in_the_tui(QAConsoleApp(backend="up-bot-api"), question)) == answer
+    on_endpoint = QAConsoleApp(
+        backend="up-bot", session_backends={"up-bot": ("sagemaker", {"endpoint": "up-bot"})}
+    )
+    assert asyncio.run(ask_in_the_tui(on_endpoint, question)) == answer
+
     described = local_aws.client("sagemaker").describe_endpoint(EndpointName="up-bot")
     assert described["EndpointStatus"] == "InService"
     assert (tmp_path / "artifacts" / "model.tar.gz").is_file()

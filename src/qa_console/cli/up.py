@@ -80,7 +80,11 @@ def up(
     if interactive and not (no_tui or as_json):
         from qa_console.cli import tui
 
-        tui.tui(ctx, backend=outcome.backend if expose else None)
+        if expose:
+            tui.open_app(ctx, outcome.backend)
+        else:  # chat with the endpoint itself, for this run (nothing is added to plugins.toml)
+            endpoint = {"endpoint": outcome.endpoint}
+            tui.open_app(ctx, outcome.endpoint, {outcome.endpoint: ("sagemaker", endpoint)})
         return
     out.result(outcome.to_dict(), lambda: _print(outcome))
 

@@ -77,13 +77,17 @@ class QAConsoleApp(App[None]):
         backend: str | None = None,
         export_dir: Path | None = None,
         settings: Mapping[str, str | None] | None = None,
+        session_backends: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
     ) -> None:
         """backend: the instance to select first (--backend, else settings.backend); the first
         declared one when None or unknown. export_dir: where exports go (default: the cwd).
-        settings: effective settings that fill the backends' unset options (target, region)."""
+        settings: effective settings that fill the backends' unset options (target, region).
+        session_backends: instances for this run only (name: kind, options), beside the
+        declared ones, e.g. the endpoint `qa-console up` just deployed."""
         super().__init__()
         self.preferred_backend = backend
         self.backend_defaults = dict(settings or {})
+        self.session_backends = dict(session_backends or {})
         self.export_dir = export_dir
         self.exchanges: list[Exchange] = []
         self.backend_names: list[str] = []
@@ -119,6 +123,8 @@ class QAConsoleApp(App[None]):
     def _load_backends(self) -> None:
         try:
             self.session = ChatSession(self.backend_defaults)
+            for name, (kind, options) in self.session_backends.items():
+                self.session.add_instance(name, kind, options, "this run")
             self.backend_names = self.session.names
             try:
                 selected = self.session.resolve(self.preferred_backend)
