@@ -1,15 +1,227 @@
-"""The Package screen: Package a model folder into model.tar.gz and upload it."""
+"""The Package screen: a model folder -> model.tar.gz (checked, hashed) -> S3.
+
+Layout (fits 80x24): the model folder with Package and Upload, one progress bar (bytes packed,
+checked or uploaded), the files with their sizes beside the validator's findings, then the
+archive's sha256 and, once uploaded, its s3:// URL.
+
+The library does the work: `plan` lists what would ship, `build` writes the archive,
+`check_tarball` reports what is wrong with it, `upload_model` checks again and uploads to the
+target/region/bucket/folder of the app's settings. Each runs in a thread worker that posts
+messages; a failure is a notification (OpsScreen) and the buttons come back.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+from pathlib import Path
+from typing import ClassVar
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Static
+from textual.worker import Worker
+
+from qa_console.events import ProgressEvent
+from qa_console.ops.packaging.build import PackageResult
+from qa_console.ops.packaging.check import CheckReport
+from qa_console.ops.upload import UploadOutcome
 from qa_console.tui.screens.base import OpsScreen
+from qa_console.tui.widgets.findings import findings_text
+from qa_console.tui.widgets.form_row import FormRow
+from qa_console.tui.widgets.task_progress import ProgressReported, TaskProgress, amount_text
+
+DEFAULT_MODEL_DIR = "artifacts/model"  # where `qa-console train` writes by default
 
 
 class PackageScreen(OpsScreen):
+    DEFAULT_CSS = """
+    #package-top { height: 1; margin-bottom: 1; }
+    #package-top FormRow { width: 1fr; }
+    #package-top Button { margin-left: 1; min-width: 9; }
+    #package-panes { height: 1fr; }
+    #package-files { width: 1fr; }
+    #package-findings { width: 1fr; padding: 0 1; }
+    #package-sha, #package-url { height: 1; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+k", "package", "Package", id="package_model"),
+        Binding("ctrl+u", "upload", "Upload", id="upload_archive"),
+    ]
+
+    class Planned(Message):
+        def __init__(self, files: list[tuple[str, int]], skipped: list[tuple[str, str]]) -> None:
+            super().__init__()
+            self.files = files
+            self.skipped = skipped
+
+    class Built(Message):
+        def __init__(self, result: PackageResult, report: CheckReport) -> None:
+            super().__init__()
+            self.result = result
+            self.report = report
+
+    class Uploaded(Message):
+        def __init__(self, outcome: UploadOutcome) -> None:
+            super().__init__()
+            self.outcome = outcome
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_dir_default = DEFAULT_MODEL_DIR
+        self.built: PackageResult | None = None
+        self.url: str | None = None
+
     def compose_body(self) -> ComposeResult:
-        yield Static(
-            "Package a model folder into model.tar.gz and upload it", id="package-placeholder"
+        with Horizontal(id="package-top"):
+            yield FormRow("model", "model-dir", self.model_dir_default)
+            yield Button("Package", id="package", variant="primary", compact=True)
+            yield Button("Upload", id="upload", disabled=True, compact=True)
+        yield TaskProgress(id="package-progress")
+        with Horizontal(id="package-panes"):
+            yield DataTable(id="package-files", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="package-findings"):
+                yield Static("findings appear after packaging", id="package-report")
+        yield Static("", id="package-sha")
+        yield Static("", id="package-url")
+
+    def on_mount(self) -> None:
+        self.query_one("#package-files", DataTable).add_columns("file", "size")
+        self._plan_if_there(self.model_dir_default)
+
+    def suggest_model_dir(self, folder: Path) -> None:
+        """Start from this folder (the model the Train screen just wrote)."""
+        self.model_dir_default = str(folder)
+        if self.is_mounted:
+            self.query_one("#model-dir", Input).value = str(folder)
+            self._plan_if_there(str(folder))
+
+    def _plan_if_there(self, folder: str) -> None:
+        if Path(folder).expanduser().is_dir():
+            self.plan_files(folder)
+
+    @property
+    def model_dir(self) -> str:
+        return self.query_one("#model-dir", Input).value.strip() or DEFAULT_MODEL_DIR
+
+    @on(Input.Submitted, "#model-dir")
+    def _folder_chosen(self) -> None:
+        self.plan_files(self.model_dir)
+
+    # ------------------------------------------------------------------ workers
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def plan_files(self, folder: str) -> None:
+        """What a build would ship from `folder` (raises, as a notification, for a non-model)."""
+        from qa_console.ops.packaging.build import plan
+
+        chosen = plan(folder)
+        files = [(name, path.stat().st_size) for name, path in chosen.sources.items()]
+        self.post_message(self.Planned(files, chosen.skipped))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="package")
+    def build_package(self, folder: str) -> None:
+        from qa_console.ops.packaging.build import build
+        from qa_console.ops.packaging.check import check_tarball
+
+        result = build(folder, progress=self.report_progress)
+        report = check_tarball(result.archive, progress=self.report_progress)
+        self.post_message(self.Built(result, report))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="package")
+    def upload_archive(self, archive: Path) -> None:
+        from qa_console.ops.aws.target import resolve
+        from qa_console.ops.upload import upload_model
+
+        settings = getattr(self.app, "backend_defaults", {})
+        outcome = upload_model(
+            resolve(settings.get("target"), settings.get("region")),
+            archive,
+            bucket=settings.get("bucket"),
+            folder=settings.get("folder"),
+            progress=self.report_progress,
         )
+        self.post_message(self.Uploaded(outcome))
+
+    # ------------------------------------------------------------------ actions
+
+    @on(Button.Pressed, "#package")
+    def action_package(self) -> None:
+        self.built = self.url = None
+        self.query_one("#package-sha", Static).update("")
+        self.query_one("#package-url", Static).update("")
+        self.query_one("#package-report", Static).update("packaging…")
+        self._busy(True)
+        self.build_package(self.model_dir)
+
+    @on(Button.Pressed, "#upload")
+    def action_upload(self) -> None:
+        if self.built is None:
+            self.notify("package a model first", severity="warning")
+            return
+        self._busy(True)
+        self.query_one("#package-url", Static).update("uploading…")
+        self.upload_archive(self.built.archive)
+
+    def _busy(self, busy: bool) -> None:
+        self.query_one("#package", Button).disabled = busy
+        self.query_one("#upload", Button).disabled = busy or self.built is None
+
+    def worker_failed(self, worker: Worker[object]) -> None:
+        if worker.group == "package":
+            self._busy(False)
+            self.query_one(TaskProgress).say("failed: see the notification")
+            if self.url is None:
+                self.query_one("#package-url", Static).update("")
+
+    # ------------------------------------------------------------------ what workers report
+
+    @on(Planned)
+    def _planned(self, message: Planned) -> None:
+        self._show_files(message.files, message.skipped)
+
+    def report_progress(self, event: ProgressEvent) -> None:
+        """The library's progress callback: called in the worker thread, posts a message."""
+        self.post_message(ProgressReported(event))
+
+    @on(ProgressReported)
+    def _progress(self, message: ProgressReported) -> None:
+        self.query_one(TaskProgress).show(message.event)
+
+    @on(Built)
+    def _built(self, message: Built) -> None:
+        result, report = message.result, message.report
+        self.built = result if report.ok else None
+        self._show_files([(item.name, item.size) for item in result.files], result.skipped)
+        self.query_one("#package-report", Static).update(findings_text(report))
+        self.query_one(TaskProgress).say(
+            f"{result.archive.name}: {amount_text(result.archive_bytes, 'bytes')} "
+            f"from {amount_text(result.unpacked_bytes, 'bytes')} in {result.seconds:.1f} s"
+        )
+        self.query_one("#package-sha", Static).update(
+            Text.assemble(("sha256 ", "dim"), result.sha256)
+        )
+        self._busy(False)
+
+    @on(Uploaded)
+    def _uploaded(self, message: Uploaded) -> None:
+        upload = message.outcome.upload
+        self.url = upload.url
+        self.query_one("#package-url", Static).update(
+            Text.assemble(("uploaded ", "dim"), upload.url)
+        )
+        what = "already there (same sha256)" if upload.skipped else "uploaded and verified"
+        self.query_one(TaskProgress).say(f"{amount_text(upload.size, 'bytes')} {what}")
+        self._busy(False)
+
+    def _show_files(self, files: list[tuple[str, int]], skipped: list[tuple[str, str]]) -> None:
+        table = self.query_one("#package-files", DataTable)
+        table.clear()
+        for name, size in files:
+            table.add_row(name, Text(amount_text(size, "bytes"), justify="right"))
+        for name, reason in skipped:
+            table.add_row(Text(name, style="dim strike"), Text(reason, style="dim"))
+        table.border_title = f"{len(files)} files"
