@@ -48,8 +48,8 @@ class PackageScreen(OpsScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+k", "package", "Package", id="package_model"),
-        Binding("ctrl+u", "upload", "Upload", id="upload_archive"),
+        Binding("ctrl+t", "package", "Package", id="package_model"),
+        Binding("ctrl+s", "upload", "Upload", id="upload_archive"),
     ]
 
     class Planned(Message):
@@ -195,7 +195,7 @@ class PackageScreen(OpsScreen):
     def _built(self, message: Built) -> None:
         result, report = message.result, message.report
         self.built = result if report.ok else None
-        self._show_files([(item.name, item.size) for item in result.files], result.skipped)
+        self._show_files(archive_files(result), result.skipped)
         self.query_one("#package-report", Static).update(findings_text(report))
         self.query_one(TaskProgress).say(
             f"{result.archive.name}: {amount_text(result.archive_bytes, 'bytes')} "
@@ -225,3 +225,12 @@ class PackageScreen(OpsScreen):
         for name, reason in skipped:
             table.add_row(Text(name, style="dim strike"), Text(reason, style="dim"))
         table.border_title = f"{len(files)} files"
+
+
+def archive_files(result: PackageResult) -> list[tuple[str, int]]:
+    """Every file in the archive with its size, manifest.json (written last) included."""
+    from qa_console.ops.packaging.build import manifest_bytes
+    from qa_console.ops.packaging.layout import MANIFEST
+
+    files = [(item.name, item.size) for item in result.files]
+    return [*files, (MANIFEST, len(manifest_bytes(result.manifest)))]
