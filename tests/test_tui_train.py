@@ -12,6 +12,7 @@ from textual.widgets import Input, ProgressBar, Static
 
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.chat import ChatScreen
+from qa_console.tui.screens.package import PackageScreen
 from qa_console.tui.screens.train import TrainScreen
 from qa_console.tui.transcript import DONE
 from qa_console.tui.widgets.loss_chart import LossChart
@@ -65,6 +66,8 @@ async def test_training_shows_progress_the_loss_and_scores_then_c_chats_with_the
         scores = text_of(screen, "#train-scores")
         assert "validation" in scores and "EM" in scores and "F1" in scores
         assert (output / "model.safetensors").is_file()
+        package = app.get_screen("package")  # the Package screen starts from the new model
+        assert isinstance(package, PackageScreen) and package.model_dir_default == str(output)
 
         await pilot.press("c")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
@@ -110,6 +113,7 @@ async def test_a_bad_dataset_path_is_a_one_line_notification(tmp_path: Path) -> 
         await pilot.click("#data")
         await pilot.press("enter")
         await wait_until(pilot, lambda: any("no such file or folder" in n for n in notes))
+        await wait_until(pilot, lambda: "cannot read the data" in text_of(screen, "#train-rows"))
         fill(screen, max_steps="ten")  # not a number: refused before anything starts
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: any("max steps must be a whole number" in n for n in notes))
@@ -125,3 +129,26 @@ def test_snapshot_train_at_80x24_before_a_run(snap_compare: Callable[..., bool])
         await pilot.pause()
 
     assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=show_train)
+
+
+def test_snapshot_train_at_80x24_after_a_run(
+    tiny_slice: Path, tmp_path: Path, snap_compare: Callable[..., bool]
+) -> None:
+    async def train_briefly(pilot: Pilot[None]) -> None:
+        screen = await open_train(pilot)
+        fill(screen, data=str(tiny_slice), max_steps="20", output=str(tmp_path / "model"))
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: screen.result is not None, timeout_s=60)
+        # what varies between runs: the temporary folders, the seconds, the losses and scores
+        fill(screen, data="biography-slice", output="artifacts/model")
+        screen.query_one(TaskProgress).say("trained 20 steps in 3 s, final loss 4.2")
+        chart = screen.query_one(LossChart)
+        chart.reset()
+        for step, loss in [(2, 7.0), (6, 6.1), (10, 5.2), (14, 4.6), (18, 4.3), (20, 4.2)]:
+            chart.add(step, {"loss": loss})
+        screen.query_one("#train-scores", Static).update(
+            "validation EM  10.0  F1  20.0\ntrain      EM  30.0  F1  40.0"
+        )
+        await pilot.pause()
+
+    assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=train_briefly)

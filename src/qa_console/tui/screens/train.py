@@ -76,6 +76,7 @@ class TrainScreen(OpsScreen):
         super().__init__()
         self.result: TrainResult | None = None
         self.running = False
+        self.previewed: str | None = None  # the data the preview shows (None: shipped)
 
     def compose_body(self) -> ComposeResult:
         hints = train_form.placeholders(train_form.DEFAULT_BASE_MODEL)
@@ -104,7 +105,7 @@ class TrainScreen(OpsScreen):
         # Fixed widths: both columns fit the right pane at 80 columns (long text is cut).
         table.add_column("question", width=QUESTION_WIDTH)
         table.add_column("answer", width=ANSWER_WIDTH)
-        self.load_preview(None)
+        self.preview(None)
 
     # ------------------------------------------------------------------ the form
 
@@ -113,7 +114,7 @@ class TrainScreen(OpsScreen):
 
     @on(Input.Submitted, "#data")
     def _data_chosen(self, event: Input.Submitted) -> None:
-        self.load_preview(event.value.strip() or None)
+        self.preview(event.value.strip() or None)
 
     @on(Input.Changed, "#base-model")
     def _base_model_changed(self, event: Input.Changed) -> None:
@@ -122,6 +123,11 @@ class TrainScreen(OpsScreen):
             self.query_one(f"#{name}", Input).placeholder = hint
 
     # ------------------------------------------------------------------ the preview
+
+    def preview(self, data: str | None) -> None:
+        self.previewed = data
+        self.query_one("#train-rows", Static).update("reading the data…")
+        self.load_preview(data)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def load_preview(self, data: str | None) -> None:
@@ -156,6 +162,8 @@ class TrainScreen(OpsScreen):
         self.query_one("#train-scores", Static).update("")
         self.query_one(LossChart).reset()
         self.query_one(TaskProgress).reset("starting…", busy=True)
+        if config.data != self.previewed:  # typed but not submitted: show what will be trained on
+            self.preview(config.data)
         self._set_running(True)
         self.run_training(config)
 
@@ -215,6 +223,9 @@ class TrainScreen(OpsScreen):
         self.notify(f"{stopped.message}; a checkpoint is saved (CLI: {stopped.hint})")
 
     def worker_failed(self, worker: Worker[object]) -> None:
+        if worker.group == "preview":
+            self.query_one("#train-rows", Static).update("cannot read the data (see the message)")
+            self.query_one("#train-preview", DataTable).clear()
         if worker.group == "train":
             self._set_running(False)
             self.query_one(TaskProgress).reset("failed: see the notification")

@@ -30,11 +30,11 @@ def amount_text(value: float, unit: str) -> str:
 
 
 def describe(event: ProgressEvent) -> str:
-    """The line under the bar: 'train 12/30 steps · ETA 0:05 · loss 2.31'."""
+    """The line under the bar: 'train 12/30 steps · ETA 0:05 · loss 2.310'."""
     parts = [event.task]
     if event.completed is not None and event.total:
         done, total = amount_text(event.completed, event.unit), amount_text(event.total, event.unit)
-        parts.append(f"{done}/{total}" + (f" {event.unit}" if event.unit != "bytes" else ""))
+        parts[0] += f" {done}/{total}" + (f" {event.unit}" if event.unit != "bytes" else "")
     eta = event.metrics.get("eta_s")
     if eta is not None and not event.done:
         parts.append(f"ETA {eta_text(eta)}")
@@ -56,10 +56,10 @@ class ProgressReported(Message):
 
 class TaskProgress(Vertical):
     DEFAULT_CSS = """
-    TaskProgress { height: 2; }
+    TaskProgress { height: auto; max-height: 3; }
     TaskProgress ProgressBar { width: 1fr; }
     TaskProgress Bar { width: 1fr; }
-    TaskProgress .line { height: 1; color: $text-muted; }
+    TaskProgress .line { height: auto; max-height: 2; color: $text-muted; }
     """
 
     def compose(self) -> ComposeResult:
