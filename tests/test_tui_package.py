@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from fixtures_localaws import LocalAws
 from qa_console.tui.app import QAConsoleApp
@@ -62,8 +63,9 @@ async def test_package_shows_files_findings_and_sha256_then_uploads_to_local_aws
         assert "model.safetensors" in file_names(screen)
 
         await pilot.press("ctrl+t")
-        await wait_until(pilot, lambda: screen.built is not None, timeout_s=60)
+        await wait_until(pilot, lambda: screen.archive is not None, timeout_s=60)
         archive = model_copy.with_name("model.tar.gz")
+        assert screen.archive == archive
         sha = hashlib.sha256(archive.read_bytes()).hexdigest()
         assert sha in text_of(screen, "#package-sha")
         assert "ok: model.tar.gz" in text_of(screen, "#package-report")
@@ -95,7 +97,34 @@ async def test_a_folder_that_is_not_a_model_is_a_one_line_notification(tmp_path:
         assert "failed" in str(screen.query_one(TaskProgress).query_one(".line", Static).render())
         await pilot.press("ctrl+s")  # nothing built: a warning, not an upload
         await wait_until(pilot, lambda: any("package a model first" in note for note in notes))
-        assert app.is_running and screen.built is None
+        assert app.is_running and screen.archive is None
+
+
+@pytest.mark.asyncio
+async def test_an_archive_is_checked_and_its_errors_shown_in_red(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"this is no gzip stream")
+    app = QAConsoleApp()
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        screen = await open_package(pilot)
+        await choose_folder(pilot, screen, broken)
+        assert str(screen.query_one("#package", Button).label) == "Check"
+        await pilot.press("ctrl+t")
+        report = screen.query_one("#package-report", Static)
+        await wait_until(pilot, lambda: "refused" in str(report.render()))
+        shown = report.content
+        assert isinstance(shown, Text) and "[not-tar-gz]" in shown.plain
+        assert any(span.style == "bold red" for span in shown.spans)  # errors are red
+        assert screen.archive is None and screen.query_one("#upload", Button).disabled
+
+        await choose_folder(pilot, screen, tiny_archive)  # a good one passes and can go up
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: screen.archive == tiny_archive, timeout_s=60)
+        assert "ok: model.tar.gz" in str(report.render())
+        assert "config.json" in file_names(screen)
+        assert not screen.query_one("#upload", Button).disabled
 
 
 # ---------------------------------------------------------------------------- snapshots (UX spec)

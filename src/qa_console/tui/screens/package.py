@@ -2,7 +2,8 @@
 
 Layout (fits 80x24): the model folder with Package and Upload, one progress bar (bytes packed,
 checked or uploaded), the files with their sizes beside the validator's findings, then the
-archive's sha256 and, once uploaded, its s3:// URL.
+archive's sha256 and, once uploaded, its s3:// URL. Given a model.tar.gz instead of a folder,
+the button checks that archive (and Upload sends it when it passes).
 
 The library does the work: `plan` lists what would ship, `build` writes the archive,
 `check_tarball` reports what is wrong with it, `upload_model` checks again and uploads to the
@@ -12,6 +13,7 @@ messages; a failure is a notification (OpsScreen) and the buttons come back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,6 +29,7 @@ from textual.worker import Worker
 from qa_console.events import ProgressEvent
 from qa_console.ops.packaging.build import PackageResult
 from qa_console.ops.packaging.check import CheckReport
+from qa_console.ops.packaging.extract import is_model_archive
 from qa_console.ops.upload import UploadOutcome
 from qa_console.tui.screens.base import OpsScreen
 from qa_console.tui.widgets.findings import findings_text
@@ -64,6 +67,13 @@ class PackageScreen(OpsScreen):
             self.result = result
             self.report = report
 
+    class Checked(Message):
+        """An existing archive was checked (nothing built)."""
+
+        def __init__(self, report: CheckReport) -> None:
+            super().__init__()
+            self.report = report
+
     class Uploaded(Message):
         def __init__(self, outcome: UploadOutcome) -> None:
             super().__init__()
@@ -73,6 +83,7 @@ class PackageScreen(OpsScreen):
         super().__init__()
         self.model_dir_default = DEFAULT_MODEL_DIR
         self.built: PackageResult | None = None
+        self.archive: Path | None = None  # the archive that passed the check: what Upload sends
         self.url: str | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -107,9 +118,18 @@ class PackageScreen(OpsScreen):
     def model_dir(self) -> str:
         return self.query_one("#model-dir", Input).value.strip() or DEFAULT_MODEL_DIR
 
+    @property
+    def names_an_archive(self) -> bool:
+        return is_model_archive(Path(self.model_dir).expanduser())
+
     @on(Input.Submitted, "#model-dir")
     def _folder_chosen(self) -> None:
-        self.plan_files(self.model_dir)
+        if not self.names_an_archive:
+            self.plan_files(self.model_dir)
+
+    @on(Input.Changed, "#model-dir")
+    def _path_changed(self) -> None:
+        self.query_one("#package", Button).label = "Check" if self.names_an_archive else "Package"
 
     # ------------------------------------------------------------------ workers
 
@@ -132,6 +152,12 @@ class PackageScreen(OpsScreen):
         self.post_message(self.Built(result, report))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="package")
+    def check_archive(self, archive: str) -> None:
+        from qa_console.ops.packaging.check import check_tarball
+
+        self.post_message(self.Checked(check_tarball(archive, progress=self.report_progress)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="package")
     def upload_archive(self, archive: Path) -> None:
         from qa_console.ops.aws.target import resolve
         from qa_console.ops.upload import upload_model
@@ -150,25 +176,32 @@ class PackageScreen(OpsScreen):
 
     @on(Button.Pressed, "#package")
     def action_package(self) -> None:
-        self.built = self.url = None
+        """Build the folder's archive and check it; or, given an archive, only check it."""
+        self.built = self.archive = self.url = None
         self.query_one("#package-sha", Static).update("")
         self.query_one("#package-url", Static).update("")
-        self.query_one("#package-report", Static).update("packaging…")
+        checking = self.names_an_archive
+        self.query_one("#package-report", Static).update("checking…" if checking else "packaging…")
         self._busy(True)
-        self.build_package(self.model_dir)
+        if checking:
+            self.check_archive(self.model_dir)
+        else:
+            self.build_package(self.model_dir)
 
     @on(Button.Pressed, "#upload")
     def action_upload(self) -> None:
-        if self.built is None:
-            self.notify("package a model first", severity="warning")
+        if self.archive is None:
+            self.notify(
+                "package a model first (or check an archive that passes)", severity="warning"
+            )
             return
         self._busy(True)
         self.query_one("#package-url", Static).update("uploading…")
-        self.upload_archive(self.built.archive)
+        self.upload_archive(self.archive)
 
     def _busy(self, busy: bool) -> None:
         self.query_one("#package", Button).disabled = busy
-        self.query_one("#upload", Button).disabled = busy or self.built is None
+        self.query_one("#upload", Button).disabled = busy or self.archive is None
 
     def worker_failed(self, worker: Worker[object]) -> None:
         if worker.group == "package":
@@ -194,7 +227,8 @@ class PackageScreen(OpsScreen):
     @on(Built)
     def _built(self, message: Built) -> None:
         result, report = message.result, message.report
-        self.built = result if report.ok else None
+        self.built = result
+        self.archive = result.archive if report.ok else None
         self._show_files(archive_files(result), result.skipped)
         self.query_one("#package-report", Static).update(findings_text(report))
         self.query_one(TaskProgress).say(
@@ -206,10 +240,22 @@ class PackageScreen(OpsScreen):
         )
         self._busy(False)
 
+    @on(Checked)
+    def _checked(self, message: Checked) -> None:
+        report = message.report
+        self.archive = report.archive if report.ok else None
+        self._show_files(manifest_files(report), [])
+        self.query_one("#package-report", Static).update(findings_text(report))
+        self.query_one(TaskProgress).say(f"checked {report.archive.name}")
+        self._busy(False)
+
     @on(Uploaded)
     def _uploaded(self, message: Uploaded) -> None:
         upload = message.outcome.upload
         self.url = upload.url
+        self.query_one("#package-sha", Static).update(
+            Text.assemble(("sha256 ", "dim"), upload.sha256)
+        )
         self.query_one("#package-url", Static).update(
             Text.assemble(("uploaded ", "dim"), upload.url)
         )
@@ -217,11 +263,14 @@ class PackageScreen(OpsScreen):
         self.query_one(TaskProgress).say(f"{amount_text(upload.size, 'bytes')} {what}")
         self._busy(False)
 
-    def _show_files(self, files: list[tuple[str, int]], skipped: list[tuple[str, str]]) -> None:
+    def _show_files(
+        self, files: Sequence[tuple[str, int | None]], skipped: list[tuple[str, str]]
+    ) -> None:
         table = self.query_one("#package-files", DataTable)
         table.clear()
         for name, size in files:
-            table.add_row(name, Text(amount_text(size, "bytes"), justify="right"))
+            shown = amount_text(size, "bytes") if size is not None else "?"
+            table.add_row(name, Text(shown, justify="right"))
         for name, reason in skipped:
             table.add_row(Text(name, style="dim strike"), Text(reason, style="dim"))
         table.border_title = f"{len(files)} files"
@@ -234,3 +283,10 @@ def archive_files(result: PackageResult) -> list[tuple[str, int]]:
 
     files = [(item.name, item.size) for item in result.files]
     return [*files, (MANIFEST, len(manifest_bytes(result.manifest)))]
+
+
+def manifest_files(report: CheckReport) -> list[tuple[str, int | None]]:
+    """The checked archive's files, sized from its manifest where it lists them."""
+    listed = (report.manifest or {}).get("files", {})
+    sizes = {name: entry.get("size") for name, entry in listed.items() if isinstance(entry, dict)}
+    return [(name, sizes.get(name)) for name in report.files]
