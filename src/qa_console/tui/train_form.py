@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from qa_console.errors import UsageError
 from qa_console.ops.training.tiny_model import TINY
-from qa_console.ops.training.train import TrainConfig, resolve_config
+from qa_console.ops.training.train import TINY_EPOCHS, TrainConfig, resolve_config
 
 DEFAULT_BASE_MODEL = TINY  # the screen's default: trains offline in about a minute
 DEFAULT_OUTPUT = "artifacts/model"  # relative to the cwd, where the bio-local backend looks
@@ -28,7 +28,8 @@ def placeholders(base_model: str) -> dict[str, str]:
         config = TrainConfig()
     return {
         "max-steps": "from epochs",
-        "epochs": f"{config.epochs:g}" if config.epochs else "auto",
+        # tiny: at least TINY_EPOCHS, more on small data (the library decides from the rows)
+        "epochs": f"{config.epochs:g}" if config.epochs else f"auto ({TINY_EPOCHS:g}+)",
         "learning-rate": f"{config.learning_rate:g}" if config.learning_rate else "",
         "batch-size": str(config.batch_size or ""),
     }

@@ -162,6 +162,7 @@ class PackageScreen(OpsScreen):
         from qa_console.ops.aws.target import resolve
         from qa_console.ops.upload import upload_model
 
+        # QAConsoleApp's effective settings (target, region, bucket, folder), as `upload` uses.
         settings = getattr(self.app, "backend_defaults", {})
         outcome = upload_model(
             resolve(settings.get("target"), settings.get("region")),

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, get_current_worker
 
+from qa_console.errors import UsageError
 from qa_console.events import ProgressEvent
 from qa_console.ops.training.train import (
     TrainConfig,
@@ -29,6 +30,7 @@ from qa_console.ops.training.train import (
     load_training_data,
 )
 from qa_console.tui import train_form
+from qa_console.tui.notify import notify_error
 from qa_console.tui.screens.base import OpsScreen
 from qa_console.tui.widgets.form_row import FormRow
 from qa_console.tui.widgets.loss_chart import LossChart
@@ -153,9 +155,7 @@ class TrainScreen(OpsScreen):
             return
         try:
             config = train_form.config_from_form(self.form_values())
-        except Exception as error:  # a field that is not a number: one line, like any error
-            from qa_console.tui.notify import notify_error
-
+        except UsageError as error:  # a field that is not a number: one line, like any error
             notify_error(self, error)
             return
         self.result = None
@@ -264,6 +264,7 @@ class TrainScreen(OpsScreen):
             self.notify("train a model first (Start)", severity="warning")
             return
         folder = self.result.output_dir
+        # The app is QAConsoleApp, which imports this module: reach it by name, not by type.
         chat_with = getattr(self.app, "chat_with", None)
         if chat_with is not None:
             chat_with(f"trained-{folder.name}", "local", {"model": str(folder)}, "train screen")
