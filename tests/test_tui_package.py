@@ -138,19 +138,22 @@ def test_snapshot_package_at_80x24_before_packaging(snap_compare: Callable[..., 
     assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=show_package)
 
 
-def test_snapshot_package_at_80x24_after_packaging(
-    model_copy: Path, snap_compare: Callable[..., bool]
+def test_snapshot_package_at_80x24_after_packaging_and_uploading(
+    model_copy: Path, local_aws: LocalAws, snap_compare: Callable[..., bool]
 ) -> None:
-    async def package(pilot: Pilot[None]) -> None:
+    async def package_and_upload(pilot: Pilot[None]) -> None:
         screen = await open_package(pilot)
         await choose_folder(pilot, screen, model_copy)
         await pilot.press("ctrl+t")
-        await wait_until(pilot, lambda: screen.built is not None, timeout_s=60)
-        # what varies between runs: the temporary folder, the seconds taken, the weights' hash
+        await wait_until(pilot, lambda: screen.archive is not None, timeout_s=60)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.url is not None, timeout_s=60)
+        # what varies between runs: the temporary folder and the weights' hash
         screen.query_one("#model-dir", Input).value = "artifacts/model"
-        screen.query_one(TaskProgress).say("model.tar.gz: built")
         screen.query_one("#package-sha", Static).update("sha256 " + "0" * 64)
         screen.query_one("#package-files", DataTable).focus()
         await pilot.pause()
 
-    assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=package)
+    settings = {"target": "local", "region": local_aws.region, "bucket": "tui-package-snapshot"}
+    app = QAConsoleApp(settings=settings)
+    assert snap_compare(app, terminal_size=SMALL, run_before=package_and_upload)
