@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qa_console.errors import UsageError
+from qa_console.errors import QAConsoleError, UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
 from qa_console.ops.model_files import RECORD_FILE, threads_for, torch_threads
 from qa_console.ops.training.tiny_model import TINY
@@ -121,6 +121,21 @@ TRAINING_FIELDS = (
 RUN_FIELDS = DATA_FIELDS + TRAINING_FIELDS
 
 
+class TrainingStopped(QAConsoleError):
+    """The caller's `should_stop` asked the run to end early. A checkpoint of the step reached
+    is saved first, so `--resume` (same output folder) continues the run from there."""
+
+    exit_code = 130
+
+    def __init__(self, step: int, output_dir: Path) -> None:
+        super().__init__(
+            f"training stopped at step {step}",
+            hint=f"train again with --resume and --output {output_dir} to continue",
+        )
+        self.step = step
+        self.output_dir = output_dir
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What a finished run produced and how well the model answers."""
@@ -153,8 +168,16 @@ class TrainResult:
         return data
 
 
-def train(config: TrainConfig, progress: ProgressCallback = ignore_progress) -> TrainResult:
-    """Run (or, with config.resume, continue) a training run. See the module docstring."""
+def train(
+    config: TrainConfig,
+    progress: ProgressCallback = ignore_progress,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Run (or, with config.resume, continue) a training run. See the module docstring.
+
+    should_stop: asked after every optimizer step (from the training thread; must be cheap);
+    when it returns True the run saves a checkpoint and raises TrainingStopped. This is how a UI
+    cancels: a thread cannot be interrupted, but the loop can be asked to end between steps."""
     started = time.perf_counter()
     output_dir = Path(config.output_dir).expanduser().resolve()
     checkpoint_dir = output_dir / CHECKPOINT_DIR
@@ -197,7 +220,12 @@ def train(config: TrainConfig, progress: ProgressCallback = ignore_progress) -> 
             parameters,
             started,
             progress,
+            should_stop or _never,
         )
+
+
+def _never() -> bool:
+    return False
 
 
 def _run(
@@ -210,6 +238,7 @@ def _run(
     parameters: int,
     started: float,
     progress: ProgressCallback,
+    should_stop: Callable[[], bool],
 ) -> TrainResult:
     """Encode, train, save, score and record (the part that runs under the thread setting)."""
     output_dir = Path(config.output_dir).expanduser().resolve()
@@ -228,12 +257,22 @@ def _run(
         _write_run(checkpoint_dir, config, dataset.fingerprint)
 
     trainer = _make_trainer(
-        config, model, tokenizer, train_set, eval_set, checkpoint_dir, target_len, progress
+        config,
+        model,
+        tokenizer,
+        train_set,
+        eval_set,
+        checkpoint_dir,
+        target_len,
+        progress,
+        should_stop,
     )
     train_started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_time = time.perf_counter() - train_started
     state = trainer.state
+    if state.global_step < state.max_steps and should_stop():
+        raise TrainingStopped(state.global_step, output_dir)
     progress(
         ProgressEvent(
             "train",
@@ -536,6 +575,7 @@ def _make_trainer(
     checkpoint_dir: Path,
     target_len: int,
     progress: ProgressCallback,
+    should_stop: Callable[[], bool],
 ) -> Any:
     import torch
     from transformers import (
@@ -583,16 +623,19 @@ def _make_trainer(
         eval_dataset=eval_set,
         processing_class=tokenizer,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, padding=True),
-        callbacks=[_progress_callback(progress, batch_size)],
+        callbacks=[_progress_callback(progress, batch_size, should_stop)],
     )
     # With tqdm off, transformers prints every log dict to stdout; our callback reports instead.
     trainer.remove_callback(PrinterCallback)
     return trainer
 
 
-def _progress_callback(progress: ProgressCallback, batch_size: int) -> Any:
+def _progress_callback(
+    progress: ProgressCallback, batch_size: int, should_stop: Callable[[], bool]
+) -> Any:
     """A TrainerCallback that turns the training loop into ProgressEvents: step, loss, learning
-    rate, validation loss, ETA and samples/s. Built here because transformers is imported lazily."""
+    rate, validation loss, ETA and samples/s; and ends the loop (saving a checkpoint) once
+    `should_stop` says so. Built here because transformers is imported lazily."""
     from transformers import TrainerCallback
 
     class ProgressReporter(TrainerCallback):
@@ -632,6 +675,9 @@ def _progress_callback(progress: ProgressCallback, batch_size: int) -> Any:
             if "eval_loss" in self.eval:
                 parts.append(f"val loss {self.eval['eval_loss']:.3f}")
             self.report(state, ", ".join(parts))
+            if should_stop():
+                control.should_training_stop = True
+                control.should_save = True  # what --resume continues from
 
         def report(self, state: Any, message: str) -> None:
             done = state.global_step - self.start_step
@@ -905,6 +951,7 @@ __all__ = [
     "DEFAULT_BASE_MODEL",
     "TrainConfig",
     "TrainResult",
+    "TrainingStopped",
     "check_output_dir",
     "last_checkpoint",
     "load_base_model",
