@@ -18,11 +18,10 @@ from textual.message import Message
 from textual.widgets import Button, Input, Select
 from textual.worker import Worker, get_current_worker
 
-from qa_console.ops.logs.fold import LogEntry
 from qa_console.tui.log_follow import follow_endpoint
 from qa_console.tui.screens.base import OpsScreen
 from qa_console.tui.targets import target_for
-from qa_console.tui.widgets.log_pane import LogPane
+from qa_console.tui.widgets.log_pane import LogBatch, LogPane
 
 HISTORY = "1h"  # how far back a follow starts: the recent past, then what arrives
 FOLLOW_GROUP = "logs-follow"
@@ -41,12 +40,6 @@ class LogsScreen(OpsScreen):
         Binding("ctrl+f", "focus_filter", "Filter", id="logs_filter"),
         Binding("ctrl+x", "stop", "Stop", id="logs_stop"),
     ]
-
-    class Batch(Message):
-        def __init__(self, endpoint: str, entries: list[LogEntry]) -> None:
-            super().__init__()
-            self.endpoint = endpoint
-            self.entries = entries
 
     class Endpoints(Message):
         def __init__(self, endpoints: list[dict[str, Any]]) -> None:
@@ -127,7 +120,7 @@ class LogsScreen(OpsScreen):
             target_for(self.app),
             endpoint,
             start_ms=start_time_ms(HISTORY),
-            on_batch=lambda entries: self.post_message(self.Batch(endpoint, entries)),
+            on_batch=lambda entries: self.post_message(LogBatch(endpoint, entries)),
             cancelled=lambda: worker.is_cancelled,
         )
 
@@ -137,8 +130,8 @@ class LogsScreen(OpsScreen):
 
         self.post_message(self.Endpoints(list_endpoints(target_for(self.app))))
 
-    @on(Batch)
-    def _batch(self, message: Batch) -> None:
+    @on(LogBatch)
+    def _batch(self, message: LogBatch) -> None:
         if message.endpoint == self._following:
             self.pane.add_entries(message.entries)
 

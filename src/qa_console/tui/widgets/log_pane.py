@@ -25,6 +25,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 
@@ -34,6 +35,16 @@ MAX_LINES = 5_000
 FLUSH_S = 0.1
 TRACEBACK_STYLE = "bold red"
 HEALTH_STYLE = "dim"
+
+
+class LogBatch(Message):
+    """New entries of an endpoint's log, posted by a follower worker for the screen showing
+    that endpoint (a batch for an endpoint no longer shown is dropped)."""
+
+    def __init__(self, endpoint: str, entries: list[LogEntry]) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.entries = entries
 
 
 @dataclass(frozen=True)
