@@ -21,12 +21,19 @@ from qa_console.tui.screens.deploy import DeployScreen
 from qa_console.tui.transcript import DONE
 from qa_console.tui.widgets.log_pane import LogPane
 from tui_helpers import SMALL, Notifications, wait_until
+from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
 BUCKET = "tui-deploy-tests"
 
 
+@pytest.fixture(autouse=True)
+def _one_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_one_backend(tmp_path, monkeypatch)
+
+
 def deploy_app(local_aws: LocalAws, role: str, endpoint: str) -> QAConsoleApp:
     return QAConsoleApp(
+        backend=DECLARED_BACKEND,
         settings={
             "target": "local",
             "region": local_aws.region,
@@ -34,7 +41,7 @@ def deploy_app(local_aws: LocalAws, role: str, endpoint: str) -> QAConsoleApp:
             "bucket": BUCKET,
             "folder": "tui",
             "endpoint_name": endpoint,
-        }
+        },
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
@@ -16,8 +17,14 @@ from qa_console.ops.iam.fix import trust_policy
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.iam import IamScreen
 from tui_helpers import SMALL, Notifications, wait_until
+from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
 SNAPSHOT_ROLE = "tui-iam-bare"  # one fixed name: the filled snapshot shows its ARN
+
+
+@pytest.fixture(autouse=True)
+def _one_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_one_backend(tmp_path, monkeypatch)
 
 
 def bare_role(local_aws: LocalAws, name: str = SNAPSHOT_ROLE) -> str:
@@ -37,7 +44,7 @@ def iam_app(local_aws: LocalAws, role: str | None) -> QAConsoleApp:
     settings = {"target": "local", "region": local_aws.region, "endpoint_name": "tui-iam-bot"}
     if role:
         settings["execution_role"] = role
-    return QAConsoleApp(settings=settings)
+    return QAConsoleApp(backend=DECLARED_BACKEND, settings=settings)
 
 
 def table_rows(screen: IamScreen) -> list[list[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
@@ -20,12 +21,18 @@ from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.logs import LogsScreen
 from qa_console.tui.widgets.log_pane import LogPane, LogView, record_of
 from tui_helpers import SMALL, Notifications, wait_until
+from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
 TRACEBACK = [
     "Traceback (most recent call last):",
     '  File "/opt/ml/code/inference.py", line 12, in model_fn',
     "ValueError: config.json is missing",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _one_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_one_backend(tmp_path, monkeypatch)
 
 
 def _now_ms() -> int:
@@ -54,7 +61,9 @@ def _log_group(local_aws: LocalAws, lines: list[str]) -> tuple[str, Callable[[li
 
 
 def logs_app(local_aws: LocalAws) -> QAConsoleApp:
-    return QAConsoleApp(settings={"target": "local", "region": local_aws.region})
+    return QAConsoleApp(
+        backend=DECLARED_BACKEND, settings={"target": "local", "region": local_aws.region}
+    )
 
 
 async def open_logs(pilot: Pilot[None], endpoint: str) -> LogPane:
@@ -174,3 +183,58 @@ def test_a_record_shows_time_instance_and_text() -> None:
     record = record_of(LogEntry("line", line, [line]))
     assert record.plain == "00:00:00 i-0abc hello"
     assert record.matches("HELLO") and not record.matches("bye")
+
+
+# ---------------------------------------------------------------------------- snapshots (UX spec)
+
+# 2026-12-07 09:20:00 UTC: fixed times, so the filled snapshot is the same every run.
+SNAPSHOT_MS = 1_796_635_200_000
+
+
+def _fixed_entries(texts: list[str], first: int = 0) -> list[LogEntry]:
+    return list(
+        fold(
+            LogLine(SNAPSHOT_MS + (first + n) * 1000, "AllTraffic/i-0abc1234", text, str(n))
+            for n, text in enumerate(texts)
+        )
+    )
+
+
+def test_snapshot_logs_at_80x24_before_following(snap_compare: Callable[..., bool]) -> None:
+    async def open_screen(pilot: Pilot[None]) -> None:
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, LogsScreen))
+        await pilot.pause()
+
+    app = QAConsoleApp(
+        backend=DECLARED_BACKEND, settings={"target": "local", "endpoint_name": "biography-bot"}
+    )
+    assert snap_compare(app, terminal_size=SMALL, run_before=open_screen)
+
+
+def test_snapshot_logs_at_80x24_paused_with_new_lines_and_a_traceback(
+    snap_compare: Callable[..., bool],
+) -> None:
+    """The pane as a user sees it after scrolling up: a traceback in red, folded health
+    checks, and the count of lines that arrived since."""
+
+    async def fill(pilot: Pilot[None]) -> None:
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, LogsScreen))
+        pane = pilot.app.screen.query_one(LogPane)
+        lines = [f"loading shard {n}" for n in range(24)]
+        lines += ["GET /ping 200", "GET /ping 200", *TRACEBACK, "restarting worker"]
+        pane.add_entries(_fixed_entries(lines))
+        await wait_until(pilot, lambda: len(pane.records) == 27)
+        view = pane.query_one(LogView)
+        view.focus()
+        await wait_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 0)
+        await pilot.press("up", "up")
+        pane.add_entries(_fixed_entries(["model loaded", "listening"], first=60))
+        await wait_until(pilot, lambda: pane.new_lines == 2)
+        await pilot.pause()
+
+    app = QAConsoleApp(
+        backend=DECLARED_BACKEND, settings={"target": "local", "endpoint_name": "biography-bot"}
+    )
+    assert snap_compare(app, terminal_size=SMALL, run_before=fill)

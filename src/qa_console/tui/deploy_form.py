@@ -116,7 +116,7 @@ def describe(plan: DeployPlan, size_known: bool) -> Text:
         text.append(f", up to {plan.request.max_concurrency} at once\n")
         hourly = cost["usd_per_month"] / pricing.HOURS_PER_MONTH
         text.append(f"~${hourly:.3f}/hour  ${cost['usd_per_month']:.2f}/month", style="bold green")
-        text.append(f" at {cost['requests_per_day']:,.0f} req/day", style="dim")
+        text.append(f"  at {cost['requests_per_day']:,.0f} req/day", style="dim")
     if not size_known:
-        text.append("\n(model size unknown until packaged: sized for the container)", style="dim")
+        text.append("\n(model size unknown: sized for the container)", style="dim")
     return text

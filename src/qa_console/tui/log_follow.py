@@ -62,13 +62,13 @@ def follow_endpoint(
                         return
                     on_batch(list(fold(batch)))
                     delivered = True
-            except QAConsoleError as error:
+            except QAConsoleError:
                 # Retried only before the first line: a restarted follow reads from start_ms
                 # again, which would show what was shown already.
                 if not wait_for_group or delivered:
                     raise
                 if not told and on_waiting is not None:
-                    on_waiting(f"waiting for {group} ({error.message})")
+                    on_waiting(f"waiting for the log group {group} to appear")
                     told = True
                 sleep(GROUP_RETRY_S)
     except Stopped:

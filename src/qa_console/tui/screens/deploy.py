@@ -38,7 +38,7 @@ DEPLOY_GROUP = "deploy"
 LOGS_GROUP = "deploy-logs"
 PROGRESS_EVERY_S = 0.1  # at most this often per task: an upload reports every part
 LOG_LEAD_MS = 5_000  # read the endpoint's log from a little before the deploy started
-SHOWN_STEPS = 5
+SHOWN_STEPS = 8  # what fits under the form at 80x24
 # (field id, label, the modes it belongs to, default)
 FIELDS: tuple[tuple[str, str, tuple[Mode, ...], str], ...] = (
     ("memory", "memory MB", ("serverless",), ""),
@@ -65,7 +65,7 @@ class Steps:
         self.tasks[event.task] = (event.message, event.done)
 
     def render(self, limit: int = SHOWN_STEPS) -> Text:
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         for task, (message, done) in list(self.tasks.items())[-limit:]:
             text.append("✓ " if done else "… ", style="green" if done else "yellow")
             text.append(f"{task:<9}", style="bold")
@@ -84,8 +84,8 @@ class DeployScreen(OpsScreen):
     #deploy-side { width: 1fr; }
     #deploy-plan { height: auto; max-height: 3; }
     #deploy-status { height: 1; }
-    #deploy-steps { height: auto; max-height: 5; color: $text; }
-    #deploy-form-help { color: $text-muted; margin-top: 1; }
+    #deploy-steps { height: 1fr; margin-top: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    #deploy-status { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -140,11 +140,10 @@ class DeployScreen(OpsScreen):
                     )
                     yield from self._field(field_id, label, field)
                 yield Button("Deploy", id="deploy-go", variant="primary", compact=True)
-                yield Static("model: a folder, model.tar.gz or s3:// URL", id="deploy-form-help")
+                yield Static("", id="deploy-steps")
             with Vertical(id="deploy-side"):
                 yield Static("", id="deploy-plan")
                 yield Static("", id="deploy-status")
-                yield Static("", id="deploy-steps")
                 yield LogPane(id="deploy-log")
 
     @staticmethod
@@ -155,7 +154,7 @@ class DeployScreen(OpsScreen):
 
     def on_mount(self) -> None:
         self.query_one("#deploy-name", Input).value = self.settings.get("endpoint_name") or ""
-        self.query_one("#deploy-model", Input).placeholder = "artifacts/model"
+        self.query_one("#deploy-model", Input).placeholder = "folder, .tar.gz or s3://"
         self.query_one("#deploy-model", Input).focus()
         self._show_fields("serverless")
         self.update_plan()
@@ -311,13 +310,13 @@ class DeployScreen(OpsScreen):
         verb = "updated" if message.updated else "created"
         self._set_status(
             Text(
-                f"{message.endpoint} {verb}: {message.status} in {message.seconds:.0f} s - "
-                "ctrl+t to chat with it",
+                f"{message.status} in {message.seconds:.0f} s: ctrl+t chats with "
+                f"{message.endpoint}",
                 style="bold green",
             )
         )
         self.refresh_bindings()
-        self.notify(f"endpoint {message.endpoint} is {message.status}")
+        self.notify(f"endpoint {message.endpoint} {verb}: {message.status}")
 
     @on(LogBatch)
     def _log_batch(self, message: LogBatch) -> None:

@@ -67,7 +67,7 @@ def record_of(entry: LogEntry) -> LogRecord:
     where = entry.first.stream.rsplit("/", 1)[-1]
     prefix = Text(f"{stamp} ", style="dim")
     if where:
-        prefix.append(f"{where[:12]} ", style="cyan")
+        prefix.append(f"{where[:10]} ", style="cyan")
     if entry.kind == "traceback":
         body = Text(entry.text, style=TRACEBACK_STYLE)
     elif entry.kind == "health_checks":
