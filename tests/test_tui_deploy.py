@@ -15,11 +15,14 @@ from textual.widgets import Input, Select
 from fixtures_deploy import KNOWN
 from fixtures_localaws import LocalAws
 from fixtures_runtime import SERVING_IMAGE, SLOW_LOAD_HANDLER, handler_archive
+from qa_console.events import ProgressEvent
+from qa_console.ops.logs.fold import fold
+from qa_console.ops.logs.lines import LogLine
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.chat import ChatScreen
 from qa_console.tui.screens.deploy import DeployScreen
 from qa_console.tui.transcript import DONE
-from qa_console.tui.widgets.log_pane import LogPane
+from qa_console.tui.widgets.log_pane import LogBatch, LogPane
 from tui_helpers import SMALL, Notifications, wait_until
 from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
@@ -162,8 +165,50 @@ def test_snapshot_deploy_at_80x24_with_a_model_chosen(
 ) -> None:
     async def fill(pilot: Pilot[None]) -> None:
         screen = await open_deploy(pilot, "artifacts/model")  # the same text every run
-        screen.query_one("#deploy-model", Input).cursor_position = 0
+        screen.query_one("#deploy-go").focus()  # no text cursor: it blinks
         await pilot.pause()
 
     app = deploy_app(local_aws, "arn:aws:iam::123456789012:role/qa-console-exec", "biography-bot")
     assert snap_compare(app, terminal_size=SMALL, run_before=fill)
+
+
+def test_snapshot_deploy_at_80x24_in_service_with_its_steps_and_log(
+    local_aws: LocalAws, snap_compare: Callable[..., bool]
+) -> None:
+    """The screen after a deploy, from the messages its workers post (fixed names, times and
+    seconds, so the picture is the same every run)."""
+    name = "biography-bot"
+    stamp = "20261207-092000"
+    events = [
+        ProgressEvent("check", "model.tar.gz", done=True),
+        ProgressEvent(
+            "upload", "verified s3://qa-console-bucket/qa-console/model.tar.gz", done=True
+        ),
+        ProgressEvent("iam", "permissions checked (0 unknown)", done=True),
+        ProgressEvent("model", f"model {name}-m-{stamp}", done=True),
+        ProgressEvent("config", f"endpoint config {name}-c-{stamp}", done=True),
+        ProgressEvent("endpoint", f"{name}: InService", metrics={"elapsed_s": 6.0}, done=True),
+        ProgressEvent("warmup", "first answer in 0.42 s", done=True),
+    ]
+    log = [
+        LogLine(1_796_635_200_000 + n * 1000, "AllTraffic/i-0abc1234", text, str(n))
+        for n, text in enumerate(
+            ["starting worker pid 641", "model loaded in 3769 ms", "GET /ping 200"]
+        )
+    ]
+
+    async def deployed(pilot: Pilot[None]) -> None:
+        screen = await open_deploy(pilot, "artifacts/model")
+        screen.deploying = name
+        for event in events:
+            screen.post_message(DeployScreen.Progress(event))
+        screen.post_message(DeployScreen.Deployed(name, "InService", 6.0, updated=False))
+        screen.logs_of = name
+        screen.post_message(LogBatch(name, list(fold(log))))
+        pane = screen.query_one(LogPane)
+        await wait_until(pilot, lambda: screen.serving == name and len(pane.records) == 3)
+        screen.query_one("#deploy-go").focus()  # no text cursor: it blinks
+        await pilot.pause()
+
+    app = deploy_app(local_aws, "arn:aws:iam::123456789012:role/qa-console-exec", name)
+    assert snap_compare(app, terminal_size=SMALL, run_before=deployed)

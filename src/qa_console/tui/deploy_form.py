@@ -118,5 +118,5 @@ def describe(plan: DeployPlan, size_known: bool) -> Text:
         text.append(f"~${hourly:.3f}/hour  ${cost['usd_per_month']:.2f}/month", style="bold green")
         text.append(f"  at {cost['requests_per_day']:,.0f} req/day", style="dim")
     if not size_known:
-        text.append("\n(model size unknown: sized for the container)", style="dim")
+        text.append("\n(size unknown until packaged)", style="dim")
     return text

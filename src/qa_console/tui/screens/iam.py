@@ -125,6 +125,10 @@ class IamScreen(OpsScreen):
     @on(Input.Submitted)
     @on(Button.Pressed, "#iam-check")
     def action_check(self) -> None:
+        if not self.value("endpoint"):
+            self.notify("name the endpoint to check (its resources are named after it)",
+                        severity="warning")  # fmt: skip
+            return
         self.query_one("#iam-check", Button).disabled = True
         self.query_one("#iam-summary", Static).update("checking...")
         self.check(self.value("endpoint"), self.value("model"), self.value("role"))
@@ -142,7 +146,7 @@ class IamScreen(OpsScreen):
         facts = deployment_facts(
             identity,
             target.region,
-            endpoint_name=endpoint or settings.get("endpoint_name") or "",
+            endpoint_name=endpoint,
             execution_role=role or None,
             bucket=settings.get("bucket"),
             folder=settings.get("folder"),
