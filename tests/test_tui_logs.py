@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from fixtures_localaws import LocalAws
+from fixtures_runtime import SERVING_IMAGE
 from qa_console.ops.logs.fold import LogEntry, fold
 from qa_console.ops.logs.lines import LogLine, endpoint_log_group
 from qa_console.tui.app import QAConsoleApp
@@ -239,3 +240,30 @@ def test_snapshot_logs_at_80x24_paused_with_new_lines_and_a_traceback(
         backend=DECLARED_BACKEND, settings={"target": "local", "endpoint_name": "biography-bot"}
     )
     assert snap_compare(app, terminal_size=SMALL, run_before=fill)
+
+
+@pytest.mark.asyncio
+async def test_the_endpoint_list_is_read_when_first_focused(local_aws: LocalAws) -> None:
+    name = f"tui-listed-{uuid.uuid4().hex[:6]}"
+    sagemaker = local_aws.client("sagemaker")
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/any",
+        PrimaryContainer={"Image": SERVING_IMAGE, "ModelDataUrl": "s3://tui-nowhere/m.tar.gz"},
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": name}
+    serverless = {"MemorySizeInMB": 1024, "MaxConcurrency": 1}
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name, ProductionVariants=[{**variant, "ServerlessConfig": serverless}]
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)  # it fails: no model
+    app = logs_app(local_aws)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, LogsScreen))
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        await pilot.pause(0.3)
+        assert screen.endpoint_names == []  # opening the screen reaches no AWS
+        screen.query_one("#logs-endpoints", Select).focus()
+        await wait_until(pilot, lambda: name in screen.endpoint_names)

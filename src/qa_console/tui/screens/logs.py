@@ -1,16 +1,16 @@
 """The Logs screen: follow any endpoint's CloudWatch log.
 
 The endpoint is typed (default: the endpoint_name setting) or picked from the endpoints the
-target has (listed by a worker when the screen opens, again on ctrl+r). Following runs in one
-exclusive thread worker that posts folded batches; the LogPane does the rest (pause on scroll
-up, new-line count, filter, bounded buffer).
+target has (listed by a worker when the list is first focused, again on ctrl+r). Following
+runs in one exclusive thread worker that posts folded batches; the LogPane does the rest
+(pause on scroll up, new-line count, filter, bounded buffer).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -46,6 +46,12 @@ class LogsScreen(OpsScreen):
             super().__init__()
             self.endpoints = endpoints
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._following: str | None = None
+        self._listed = False
+        self.endpoint_names: list[str] = []  # what the list shows, once read
+
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="logs-bar"):
             yield Input(placeholder="endpoint name", id="logs-endpoint", compact=True)
@@ -60,7 +66,14 @@ class LogsScreen(OpsScreen):
             endpoint.value = default
         endpoint.focus()
         self.pane.set_note("type an endpoint and press Enter to follow its log")
-        self.action_list_endpoints()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # The list is read when first wanted, not when the screen opens: reaching the target
+        # can start the embedded local AWS, which merely looking at a screen must not do.
+        select = self.query_one("#logs-endpoints")
+        if not self._listed and (event.widget is select or event.widget in select.walk_children()):
+            self._listed = True
+            self.action_list_endpoints()
 
     @property
     def app_settings(self) -> dict[str, Any]:
@@ -74,8 +87,6 @@ class LogsScreen(OpsScreen):
     def following(self) -> str | None:
         """The endpoint whose log is followed now, or None."""
         return self._following
-
-    _following: str | None = None
 
     # ------------------------------------------------------------------ choosing
 
@@ -137,6 +148,7 @@ class LogsScreen(OpsScreen):
 
     @on(Endpoints)
     def _endpoints(self, message: Endpoints) -> None:
+        self.endpoint_names = [item["name"] for item in message.endpoints]
         select: Select[str] = self.query_one("#logs-endpoints", Select)
         select.set_options(
             (f"{item['name']} ({item['status']})", item["name"]) for item in message.endpoints
