@@ -23,7 +23,7 @@ from textual.worker import Worker, get_current_worker
 
 from qa_console.errors import QAConsoleError
 from qa_console.events import ProgressEvent
-from qa_console.ops.deploy.plan import MODES, Mode
+from qa_console.ops.deploy.plan import MODES, DeployRequest, Mode
 from qa_console.tui.deploy_form import DeployForm, describe, recommend, to_request, weights_bytes
 from qa_console.tui.log_follow import follow_endpoint
 from qa_console.tui.notify import describe as describe_error
@@ -251,7 +251,7 @@ class DeployScreen(OpsScreen):
         self.follow_logs(request.endpoint, int(time.time() * 1000) - LOG_LEAD_MS)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=DEPLOY_GROUP)
-    def run_deploy(self, model: str, request: Any) -> None:
+    def run_deploy(self, model: str, request: DeployRequest) -> None:
         from qa_console.ops.deploy.flow import deploy_model
 
         last_post: dict[str, float] = {}
