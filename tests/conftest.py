@@ -43,3 +43,12 @@ def isolated_user_dirs(
     for variable in [name for name in os.environ if name.startswith("QA_CONSOLE_")]:
         monkeypatch.delenv(variable, raising=False)
     return home
+
+
+@pytest.fixture
+def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder: screens default to ./artifacts/model, and a checkout may have one."""
+    folder = tmp_path / "workdir"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder

@@ -17,6 +17,9 @@ from qa_console.tui.screens.train import TrainScreen
 from qa_console.tui.widgets.ops_header import OpsHeader
 from tui_helpers import SMALL, wait_until
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 
 @pytest.fixture
 def one_backend(fake_api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -25,6 +25,9 @@ from qa_console.tui.widgets.history import HistoryPanel
 from qa_console.tui.widgets.question_input import QuestionInput
 from tui_helpers import SIZE, SMALL, Notifications, wait_until
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 
 class TrackingApi(FakeApi):
     """A FakeApi that also counts replies sent, to know when a slow answer has come back."""

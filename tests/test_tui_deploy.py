@@ -26,6 +26,9 @@ from qa_console.tui.widgets.log_pane import LogBatch, LogPane
 from tui_helpers import SMALL, Notifications, wait_until
 from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 BUCKET = "tui-deploy-tests"
 
 

@@ -19,6 +19,9 @@ from qa_console.tui.screens.iam import IamScreen
 from tui_helpers import SMALL, Notifications, wait_until
 from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 SNAPSHOT_ROLE = "tui-iam-bare"  # one fixed name: the filled snapshot shows its ARN
 
 

@@ -24,6 +24,9 @@ from qa_console.tui.widgets.log_pane import LogPane, LogView, record_of
 from tui_helpers import SMALL, Notifications, wait_until
 from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 TRACEBACK = [
     "Traceback (most recent call last):",
     '  File "/opt/ml/code/inference.py", line 12, in model_fn',

@@ -19,6 +19,9 @@ from qa_console.tui.screens.package import PackageScreen
 from qa_console.tui.widgets.task_progress import TaskProgress
 from tui_helpers import SMALL, Notifications, wait_until
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 
 async def open_package(pilot: Pilot[None]) -> PackageScreen:
     await pilot.press("f3")

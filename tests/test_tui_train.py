@@ -19,6 +19,9 @@ from qa_console.tui.widgets.loss_chart import LossChart
 from qa_console.tui.widgets.task_progress import TaskProgress
 from tui_helpers import SMALL, Notifications, wait_until
 
+# Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
+pytestmark = pytest.mark.usefixtures("empty_workdir")
+
 STEPS = 40  # enough for several logged losses (one every 2 steps) and a checkpoint
 
 
