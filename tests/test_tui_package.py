@@ -130,7 +130,11 @@ async def test_an_archive_is_checked_and_its_errors_shown_in_red(
 # ---------------------------------------------------------------------------- snapshots (UX spec)
 
 
-def test_snapshot_package_at_80x24_before_packaging(snap_compare: Callable[..., bool]) -> None:
+def test_snapshot_package_at_80x24_before_packaging(
+    snap_compare: Callable[..., bool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no artifacts/model here, whatever the checkout holds
+
     async def show_package(pilot: Pilot[None]) -> None:
         await open_package(pilot)
         await pilot.pause()
