@@ -133,9 +133,15 @@ async def test_an_archive_is_checked_and_its_errors_shown_in_red(
 # ---------------------------------------------------------------------------- snapshots (UX spec)
 
 
-def test_snapshot_package_at_80x24_before_packaging(snap_compare: Callable[..., bool]) -> None:
+def test_snapshot_package_at_80x24_before_packaging(
+    snap_compare: Callable[..., bool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no artifacts/model here, whatever the checkout holds
+
     async def show_package(pilot: Pilot[None]) -> None:
-        await open_package(pilot)
+        screen = await open_package(pilot)
+        for field in screen.query(Input):  # a steady cursor: a blinking one differs run to run
+            field.cursor_blink = False
         await pilot.pause()
 
     assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=show_package)

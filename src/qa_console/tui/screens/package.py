@@ -111,8 +111,14 @@ class PackageScreen(OpsScreen):
             self._plan_if_there(str(folder))
 
     def _plan_if_there(self, folder: str) -> None:
+        """List the folder's files when there is one; else say where a model comes from."""
         if Path(folder).expanduser().is_dir():
             self.plan_files(folder)
+        else:
+            self.query_one("#package-report", Static).update(
+                f"no model at {folder} yet: train one (F2), or type a model folder or a "
+                "model.tar.gz above and press Enter"
+            )
 
     @property
     def model_dir(self) -> str:
