@@ -24,7 +24,7 @@ from qa_console.tui.screens.deploy import DeployScreen
 from qa_console.tui.transcript import DONE
 from qa_console.tui.widgets.log_pane import LogBatch, LogPane
 from tui_helpers import SMALL, Notifications, wait_until
-from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
+from tui_ops_helpers import DECLARED_BACKEND, bare_role, declare_one_backend
 
 # Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
 pytestmark = pytest.mark.usefixtures("empty_workdir")
@@ -141,6 +141,26 @@ async def test_a_deploy_of_an_endpoint_already_being_created_is_a_notification(
         assert app.is_running and screen.deploying is None
         assert "failed" in text_of(screen, "#deploy-status")
         assert not screen.query_one("#deploy-go").disabled
+
+
+@pytest.mark.asyncio
+async def test_a_denied_preflight_is_a_notification_with_the_denied_rows_in_the_log_pane(
+    local_aws: LocalAws, t5_archive: Path
+) -> None:
+    name = f"tui-denied-{uuid.uuid4().hex[:6]}"
+    app = deploy_app(local_aws, bare_role(local_aws), name)
+    notes = Notifications()
+    async with app.run_test(size=SMALL, notifications=True, message_hook=notes.hook) as pilot:
+        screen = await open_deploy(pilot, t5_archive)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: any("the deploy needs are denied" in n for n in notes), 30)
+        assert any("qa-console iam check" in note for note in notes)  # the hint
+        pane = screen.query_one(LogPane)
+        await wait_until(pilot, lambda: "denied: s3:GetObject" in pane.shown_text)
+        assert app.is_running and screen.deploying is None and screen.serving is None
+        assert name not in {
+            e["EndpointName"] for e in local_aws.client("sagemaker").list_endpoints()["Endpoints"]
+        }
 
 
 @pytest.mark.asyncio

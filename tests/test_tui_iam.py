@@ -13,34 +13,18 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, TextArea
 
 from fixtures_localaws import LocalAws
-from qa_console.ops.iam.fix import trust_policy
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.iam import IamScreen
 from tui_helpers import SMALL, Notifications, wait_until
-from tui_ops_helpers import DECLARED_BACKEND, declare_one_backend
+from tui_ops_helpers import DECLARED_BACKEND, SNAPSHOT_ROLE, bare_role, declare_one_backend
 
 # Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
 pytestmark = pytest.mark.usefixtures("empty_workdir")
-
-SNAPSHOT_ROLE = "tui-iam-bare"  # one fixed name: the filled snapshot shows its ARN
 
 
 @pytest.fixture(autouse=True)
 def _one_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     declare_one_backend(tmp_path, monkeypatch)
-
-
-def bare_role(local_aws: LocalAws, name: str = SNAPSHOT_ROLE) -> str:
-    """A role SageMaker may assume that may do nothing: every one of its rows is denied."""
-    iam = local_aws.client("iam")
-    try:
-        made = iam.create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(trust_policy("sagemaker.amazonaws.com")),
-        )
-    except iam.exceptions.EntityAlreadyExistsException:
-        made = iam.get_role(RoleName=name)
-    return str(made["Role"]["Arn"])
 
 
 def iam_app(local_aws: LocalAws, role: str | None) -> QAConsoleApp:
