@@ -22,6 +22,10 @@ Latency: median and p95 over --requests sequential requests each, measured in al
 of 20 so both see the same machine load. Overhead = runtime - in-process. A stdlib echo handler
 on a second endpoint gives the runtime's own round trip with no model at all.
 
+`--latency-only` stops there and prints the ratio the serving-speed issue tracks: the runtime's
+p50 over the in-process handler's p50 at one client, with the runtime's default (adaptive)
+batching on. Aim: within 10% (ratio <= 1.10).
+
 Throughput: 1, 4 and 16 client processes (each with its own boto3 client) invoking the T5
 endpoint in a loop for --seconds each; completed requests per second.
 
@@ -335,6 +339,11 @@ def main() -> int:
         action="store_true",
         help="only compare dynamic batching off/on at 1, 4, 16, 32 clients (own stacks)",
     )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only the 1-client latency: runtime p50 / in-process p50, side by side",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -401,7 +410,7 @@ def main() -> int:
             answer = json.loads(through_runtime("bench-t5")())
             model_ms = logged_model_ms(session, "bench-t5")
             rates = {}
-            for clients in (1, 4, 16):
+            for clients in () if args.latency_only else (1, 4, 16):
                 print(f"throughput: {clients} clients for {args.seconds:g} s ...", file=sys.stderr)
                 rates[clients] = throughput(
                     urls["runtime"], "bench-t5", body, clients, args.seconds
@@ -426,6 +435,9 @@ def main() -> int:
         )
     overhead = p50["runtime"] - p50["in-process"]
     print(f"\noverhead at p50: +{overhead:.1f} ms ({overhead / p50['in-process'] * 100:.1f}%)")
+    print(f"ratio runtime / in-process at p50, 1 client: {p50['runtime'] / p50['in-process']:.3f}")
+    if args.latency_only:
+        return 0
     print("\n| concurrent clients | requests/s |\n| --- | --- |")
     for clients, rate in rates.items():
         print(f"| {clients} | {rate:.1f} |")

@@ -145,10 +145,15 @@ class Gatherer:
         self.changed = threading.Condition()
         threading.Thread(target=self._run, name="batcher", daemon=True).start()
 
-    def add(self, request: Request) -> None:
+    def add(self, request: Request) -> bool:
+        """Queue `request`; False when it should rather go at once, alone (nothing queued and
+        the model idle), which spares a lone request the hand-off to the batcher's thread."""
         with self.changed:
+            if not self.pending and not self.busy():
+                return False
             self.pending.append(request)
             self.changed.notify()
+            return True
 
     def poke(self) -> None:
         """The model finished a call: a group that was waiting for it may go now."""
@@ -209,10 +214,9 @@ class Worker:
             os._exit(0)
 
     def submit(self, request: Request) -> None:
-        if self.gatherer is not None and not request.stream:
-            self.gatherer.add(request)
-        else:
-            self.run(self.invoke, request)
+        if self.gatherer is not None and not request.stream and self.gatherer.add(request):
+            return
+        self.run(self.invoke, request)
 
     def run(self, call: Callable[[Any], None], argument: Any) -> None:
         """`call(argument)` on the thread pool, counted in `running` until it finishes."""
