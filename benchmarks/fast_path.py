@@ -18,7 +18,12 @@ endpoint runs.
   data, then exact match on the 121-question test split for fp32 and int8, and its answers/s.
 
 Answers/s: --answers sequential single-question requests per side, in alternating blocks so both
-sides see the same machine load, after a warm-up; torch's default threads (one per core). The
+sides see the same machine load, after a warm-up; one intra-op thread (OMP_NUM_THREADS=1, unless
+set), as each of the local runtime's workers runs: on a machine shared with other jobs, two
+threads per matmul mostly wait for each other (docs/benchmarks.md, local runtime).
+The parameter counts printed for the shaped models include separate encoder and decoder
+embedding copies that transformers 5 saves untied (flan-t5 shares them: 248 M for base); lookups
+cost nothing, so the compute is flan-t5's. The
 "batch of 8" rows send one request of 8 questions (what the runtime's batcher hands predict_fn).
 Everything is written to a temp dir and deleted.
 """
@@ -189,6 +194,7 @@ def main() -> int:
     parser.add_argument("--skip-tiny", action="store_true", help="no training, no EM")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")  # transformers' and torch's deprecation chatter
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported; see the docstring
     import torch
 
     speed: list[str] = []

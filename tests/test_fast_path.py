@@ -114,3 +114,32 @@ def test_int8_exact_match_is_within_one_point_of_fp32(
     assert abs(scores["int8"]["all"] - scores["none"]["all"]) <= 1.0, scores
     one_question = 100.0 / len(dataset.test)
     assert abs(scores["int8"]["test"] - scores["none"]["test"]) <= one_question + 0.01, scores
+
+
+def test_package_cli_takes_the_fast_path(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from fixtures_foundation import run_cli
+
+    target = tmp_path / "model.tar.gz"
+    completed = run_cli("package", str(tiny_model_dir), "-o", str(target), "--fast-path", "int8",
+                        "--json", timeout=120)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["package"]["manifest"]["fast_path"] == "int8"
+    refused = run_cli("package", str(tiny_model_dir), "-o", str(target), "--fast-path", "fp16")
+    assert refused.returncode == 2 and "unknown fast path 'fp16'" in refused.stderr
+
+
+def test_the_runtime_serves_an_int8_package_as_the_handler_does(
+    runtime_aws: Any, tiny_model_dir: Path, int8_dir: Path, tmp_path: Path
+) -> None:
+    """The worker process loads the package through the same model_fn: same answers as the
+    int8 model in this process."""
+    archive = build(tiny_model_dir, tmp_path / "model.tar.gz", fast_path="int8").archive
+    runtime_aws.deploy("int8-tiny", archive)
+    client = runtime_aws.client("sagemaker-runtime")
+    host = HandlerHost(load_handler(int8_dir / "code"), str(int8_dir))
+    host.load()
+    for question in ("When was Ada Lovelace born?", "Where is the tower?"):
+        body = json.dumps({"inputs": question, "parameters": {"max_new_tokens": 8}}).encode()
+        response = client.invoke_endpoint(EndpointName="int8-tiny", Body=body, ContentType=JSON)
+        expected, _ = host.invoke(body, JSON, JSON)
+        assert json.loads(response["Body"].read()) == json.loads(str(expected))
