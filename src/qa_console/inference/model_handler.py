@@ -111,7 +111,13 @@ def _fast_path_of(model_dir: str) -> str:
                 chosen = str(json.load(handle).get("fast_path") or "none")
         except (OSError, ValueError, AttributeError):
             chosen = "none"  # no manifest (a hand-made archive): the model as saved
-    return chosen if chosen in ("int8", "none") else "none"
+    if chosen not in ("int8", "none"):
+        import sys
+
+        print(f"unknown fast path {chosen!r} (int8 or none); serving the model as saved",
+              file=sys.stderr)  # fmt: skip
+        return "none"
+    return chosen
 
 
 def _quantize_int8(model: Any) -> tuple[Any, str]:
