@@ -22,12 +22,17 @@ Latency: median and p95 over --requests sequential requests each, measured in al
 of 20 so both see the same machine load. Overhead = runtime - in-process. A stdlib echo handler
 on a second endpoint gives the runtime's own round trip with no model at all.
 
+`--latency-only` stops there and prints the ratio the serving-speed issue tracks: the runtime's
+p50 over the in-process handler's p50 at one client, with the runtime's default (adaptive)
+batching on. Aim: within 10% (ratio <= 1.10).
+
 Throughput: 1, 4 and 16 client processes (each with its own boto3 client) invoking the T5
 endpoint in a loop for --seconds each; completed requests per second.
 
 Dynamic batching (`--compare-batching`, nothing else then): 1, 4, 16 and 32 clients against a
 stack with QA_CONSOLE_RUNTIME_MAX_BATCH_SIZE=1 and one with the runtime's defaults (batches of up
-to 8, 5 ms delay); requests/s and each request's p50/p95 latency as the clients saw it.
+to 8, waiting up to 5 ms only while the worker is busy); requests/s and each request's p50/p95
+latency as the clients saw it, the two stacks' rows alternating per client count.
 
 Everything runs in a temp dir with QA_CONSOLE_LOCAL_WATCH_PID set, and the local AWS is stopped
 at the end: nothing outlives the script.
@@ -287,25 +292,32 @@ BATCHING_CLIENTS = (1, 4, 16, 32)
 
 def compare_batching(archive: Path, folder: Path, body: bytes, seconds: float) -> int:
     """Throughput and latency at BATCHING_CLIENTS clients with dynamic batching off (batch size 1)
-    and on (the runtime's defaults), each on a fresh stack: the setting is read at start-up."""
+    and on (the runtime's defaults). The setting is read at start-up, so each has its own stack;
+    both stacks are up at once and the rows alternate (off, on) per client count, so a change in
+    the machine's load between rows falls on both sides alike. An idle stack costs no CPU."""
     import boto3
 
+    variants = (("off (size 1)", "1"), ("on (defaults)", ""))
     rows: list[tuple[str, int, float, float, float]] = []
-    for label, size in (("off (size 1)", "1"), ("on (defaults)", "")):
-        os.environ["QA_CONSOLE_RUNTIME_MAX_BATCH_SIZE"] = size  # empty: the default
-        with own_stack(folder / f"batching-{size or 'default'}") as urls:
-            os.environ["AWS_ENDPOINT_URL"] = urls["moto"]
+    with contextlib.ExitStack() as stacks:
+        urls: dict[str, str] = {}
+        for label, size in variants:
+            os.environ["QA_CONSOLE_RUNTIME_MAX_BATCH_SIZE"] = size  # empty: the default
+            stack = stacks.enter_context(own_stack(folder / f"batching-{size or 'default'}"))
             session = boto3.Session(
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
                 region_name="us-east-1",
             )
+            os.environ["AWS_ENDPOINT_URL"] = stack["moto"]
             deploy(session, "bench-t5", archive)
-            runtime = session.client("sagemaker-runtime", endpoint_url=urls["runtime"])
+            runtime = session.client("sagemaker-runtime", endpoint_url=stack["runtime"])
             warm(runtime, "bench-t5", body)
-            for clients in BATCHING_CLIENTS:
+            urls[label] = stack["runtime"]
+        for clients in BATCHING_CLIENTS:
+            for label, _ in variants:
                 print(f"batching {label}: {clients} clients ...", file=sys.stderr)
-                rate, latencies = load_run(urls["runtime"], "bench-t5", body, clients, seconds)
+                rate, latencies = load_run(urls[label], "bench-t5", body, clients, seconds)
                 p50, p95 = statistics.median(latencies), percentile(latencies, 95)
                 rows.append((label, clients, rate, p50, p95))
     print(
@@ -334,6 +346,11 @@ def main() -> int:
         "--compare-batching",
         action="store_true",
         help="only compare dynamic batching off/on at 1, 4, 16, 32 clients (own stacks)",
+    )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only the 1-client latency: runtime p50 / in-process p50, side by side",
     )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
@@ -401,7 +418,7 @@ def main() -> int:
             answer = json.loads(through_runtime("bench-t5")())
             model_ms = logged_model_ms(session, "bench-t5")
             rates = {}
-            for clients in (1, 4, 16):
+            for clients in () if args.latency_only else (1, 4, 16):
                 print(f"throughput: {clients} clients for {args.seconds:g} s ...", file=sys.stderr)
                 rates[clients] = throughput(
                     urls["runtime"], "bench-t5", body, clients, args.seconds
@@ -426,6 +443,9 @@ def main() -> int:
         )
     overhead = p50["runtime"] - p50["in-process"]
     print(f"\noverhead at p50: +{overhead:.1f} ms ({overhead / p50['in-process'] * 100:.1f}%)")
+    print(f"ratio runtime / in-process at p50, 1 client: {p50['runtime'] / p50['in-process']:.3f}")
+    if args.latency_only:
+        return 0
     print("\n| concurrent clients | requests/s |\n| --- | --- |")
     for clients, rate in rates.items():
         print(f"| {clients} | {rate:.1f} |")

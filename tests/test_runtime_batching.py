@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,81 @@ def test_batching_off_answers_as_before(
     assert answers[:-1] == [single_answer(t5_host, body) for body in bodies[:-1]]
     assert isinstance(answers[-1], str) and "unknown key 'question'" in answers[-1]
     assert stream == single_answer(t5_host, request_body(QUESTIONS[0]))
+
+
+# --- adaptive gathering: wait for company only while the model is busy ----------------------
+
+
+class SlowHost(RecordingHost):
+    """A RecordingHost whose calls take `seconds`, so later requests arrive while it is busy."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.alone: list[bytes] = []
+
+    def invoke(self, body: bytes, content_type: str, accept: str | None) -> tuple[Any, dict]:
+        self.alone.append(body)
+        time.sleep(self.seconds)
+        return super().invoke(body, content_type, accept)
+
+    def invoke_batch(self, requests: list[tuple[bytes, str, str | None]]) -> list[Any]:
+        time.sleep(self.seconds)
+        return super().invoke_batch(requests)
+
+
+def adaptive_worker(channel: RecordingChannel, host: RecordingHost, delay_ms: float) -> Any:
+    """A worker gathering as load() sets it up (start_gathering), with a stand-in host."""
+    batching = sagemaker_worker.Batching(max_size=8, max_delay_ms=delay_ms)
+    worker = sagemaker_worker.Worker(channel, Path("."), threads=2, batching=batching)
+    worker.host = host
+    worker.start_gathering()
+    worker.loaded.set()
+    return worker
+
+
+def test_a_lone_request_does_not_wait_out_the_batch_delay() -> None:
+    # With a 5 s delay, a worker that always waited would answer after 5 s; an idle one goes at
+    # once. The bound is generous (a loaded machine), but far below the delay.
+    channel = RecordingChannel(expected=1)
+    worker = adaptive_worker(channel, RecordingHost(), delay_ms=5_000)
+    started = time.monotonic()
+    submit(worker, "lone", b"just me")
+    assert channel.all_answered.wait(30)
+    assert time.monotonic() - started < 2.5
+    assert channel.sent["lone"][1] == b"just me"
+
+
+def test_requests_arriving_while_the_model_is_busy_leave_together_when_it_is_free() -> None:
+    host = SlowHost(seconds=0.5)
+    channel = RecordingChannel(expected=4)
+    worker = adaptive_worker(channel, host, delay_ms=60_000)  # never the reason to go
+    submit(worker, "first", b"first")  # idle worker: straight to the model, alone
+    deadline = time.monotonic() + 10
+    while not host.alone and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for index in range(3):  # the model is busy with "first": these wait for it, together
+        submit(worker, f"r{index}", f"body {index}".encode())
+    assert channel.all_answered.wait(30)
+    assert host.alone == [b"first"]
+    assert host.batches == [3]
+    assert {rid: body for rid, (_, body) in channel.sent.items()} == {
+        "first": b"first",
+        **{f"r{index}": f"body {index}".encode() for index in range(3)},
+    }
+
+
+def test_through_the_runtime_a_lone_request_is_not_held_by_a_long_delay(
+    runtime_aws: RuntimeStack, t5_archive: Path, t5_host: HandlerHost
+) -> None:
+    runtime_aws.set_settings(max_batch_size=8, max_batch_delay_ms=5_000.0)
+    runtime_aws.deploy("lone-t5", t5_archive)
+    client = runtime_aws.client("sagemaker-runtime")
+    body = request_body(QUESTIONS[0])
+    invoke(client, "lone-t5", body)  # the worker's first generate warms it up
+    elapsed = []
+    for _ in range(3):
+        started = time.monotonic()
+        assert invoke(client, "lone-t5", body) == single_answer(t5_host, body)
+        elapsed.append(time.monotonic() - started)
+    assert min(elapsed) < 2.5, elapsed  # a fixed 5 s window would make every one >= 5 s

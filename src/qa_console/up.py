@@ -40,6 +40,7 @@ class UpRequest:
     max_steps: int | None = None
     instance_type: str | None = None  # None: serverless
     expose: bool = True
+    fast_path: str = "auto"  # the package's CPU fast path (ops/packaging/fast_path.py)
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,9 @@ def run_up(
     archive = model_dir.parent / "model.tar.gz"
     packaged = step(
         "package",
-        {"model": _files_hash(model_dir), "trained": trained},
+        {"model": _files_hash(model_dir), "trained": trained, "fast_path": request.fast_path},
         lambda kept: archive.is_file() and _sha256(archive) == kept.get("sha256"),
-        lambda: _package(model_dir, archive, progress),
+        lambda: _package(model_dir, archive, request.fast_path, progress),
     )
     role = _execution_role(target, settings, request.endpoint)
     step(
@@ -151,11 +152,13 @@ def _train(request: UpRequest, model_dir: Path, progress: ProgressCallback) -> d
     return {"model_dir": str(model_dir), "steps": result.steps, "test": test, "resumed": resume}
 
 
-def _package(model_dir: Path, archive: Path, progress: ProgressCallback) -> dict[str, Any]:
+def _package(
+    model_dir: Path, archive: Path, fast_path: str, progress: ProgressCallback
+) -> dict[str, Any]:
     from qa_console.ops.packaging.build import build
     from qa_console.ops.packaging.check import check_tarball
 
-    result = build(model_dir, archive, progress=progress)
+    result = build(model_dir, archive, fast_path=fast_path, progress=progress)
     report = check_tarball(result.archive, progress=progress)
     if not report.ok:
         first = report.errors[0]

@@ -18,6 +18,7 @@ import typer
 
 from qa_console.cli.context import state
 from qa_console.cli.output import JsonFlag, Output, info, print_json, print_result
+from qa_console.cli.package import FastPathOption
 from qa_console.errors import UsageError
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def deploy(
     no_preflight: Annotated[
         bool, typer.Option("--no-iam-check", help="Skip the IAM preflight.")
     ] = False,
+    fast_path: FastPathOption = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Deploy a model to a SageMaker endpoint (a re-deploy of a name is a blue/green update)."""
@@ -128,6 +130,7 @@ def deploy(
             folder=settings.folder,
             dry_run=dry_run,
             preflight=not no_preflight,
+            fast_path=fast_path,
             progress=progress,
         )
     out.result(outcome.to_dict(), lambda: _print(outcome))

@@ -1,6 +1,7 @@
 """qa-console package: build model.tar.gz from a model folder, check one, or smoke-test one.
 
     qa-console package MODEL_DIR [-o model.tar.gz] [--requirements] [--convert]
+                                 [--fast-path auto|int8|none]
     qa-console package --check model.tar.gz [--memory-mb 2048]
     qa-console package --smoke model.tar.gz [--question "..."]
 
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from qa_console.ops.packaging.smoke import SmokeResult
 
 DEFAULT_QUESTION = "Where was Ada Lovelace born?"
+
+
+FastPathOption = Annotated[
+    str,
+    typer.Option(
+        "--fast-path",
+        help="CPU fast path the handler applies when it loads the model: int8 (dynamic int8 "
+        "Linear layers), none, or auto (int8 from 50 M parameters, where it is faster).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -88,6 +99,7 @@ def package(
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Skip validating the archive after building it.")
     ] = False,
+    fast_path: FastPathOption = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Build a SageMaker model.tar.gz (model files at the root, code/inference.py, manifest.json),
@@ -102,6 +114,7 @@ def package(
         convert=convert,
         level=level,
         threads=threads,
+        fast_path=fast_path,
         verify=not no_check,
         memory_mb=memory_mb,
         as_json=as_json,
@@ -116,6 +129,7 @@ def _build(
     convert: bool,
     level: int | None,
     threads: int | None,
+    fast_path: str,
     verify: bool,
     memory_mb: int | None,
     as_json: bool,
@@ -138,6 +152,7 @@ def _build(
             convert=convert,
             level=level,
             threads=threads,
+            fast_path=fast_path,
             progress=progress,
         )
         report = (
@@ -188,6 +203,7 @@ def _print_build(result: PackageResult, report: CheckReport | None) -> None:
         f"{result.unpacked_bytes / 1e6:.1f} MB, {len(result.files)} files, {result.seconds:.1f} s)"
     )
     print_result(f"sha256 {result.sha256}")
+    print_result(f"fast path {result.manifest['fast_path']} ({result.fast_path_reason})")
     if result.converted:
         info("pickle weights were re-saved as safetensors")
     from rich.markup import escape

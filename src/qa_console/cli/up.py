@@ -17,6 +17,7 @@ import typer
 
 from qa_console.cli.context import state
 from qa_console.cli.output import JsonFlag, Output, print_result
+from qa_console.cli.package import FastPathOption
 
 if TYPE_CHECKING:
     from qa_console.up import UpOutcome
@@ -53,6 +54,7 @@ def up(
     expose: Annotated[
         bool, typer.Option("--expose/--no-expose", help="Put the endpoint behind an HTTP API.")
     ] = True,
+    fast_path: FastPathOption = "auto",
     no_tui: Annotated[
         bool, typer.Option("--no-tui", help="Print the result instead of opening the chat.")
     ] = False,
@@ -73,6 +75,7 @@ def up(
         max_steps=max_steps,
         instance_type=instance_type,
         expose=expose,
+        fast_path=fast_path,
     )
     with out.progress() as progress:
         outcome = run_up(cli.target(), settings, request, progress=progress)

@@ -92,7 +92,55 @@ def model_fn(model_dir: str, context: Any = None) -> dict[str, Any]:
     model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
     model.to(device)
     model.eval()
-    return {"model": model, "tokenizer": tokenizer, "device": device}
+    # int8 kernels are CPU kernels: on a GPU the model is served as saved.
+    fast_path = _fast_path_of(model_dir) if device == "cpu" else "none"
+    if fast_path == "int8":
+        model, fast_path = _quantize_int8(model)
+    return {"model": model, "tokenizer": tokenizer, "device": device, "fast_path": fast_path}
+
+
+def _fast_path_of(model_dir: str) -> str:
+    """The CPU fast path the package chose ("int8" or "none"): manifest.json's "fast_path",
+    unless the container's environment names one (QA_CONSOLE_FAST_PATH, set at deploy time)."""
+    import os
+
+    chosen = os.environ.get("QA_CONSOLE_FAST_PATH", "").strip().lower()
+    if not chosen:
+        try:
+            with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as handle:
+                chosen = str(json.load(handle).get("fast_path") or "none")
+        except (OSError, ValueError, AttributeError):
+            chosen = "none"  # no manifest (a hand-made archive): the model as saved
+    if chosen not in ("int8", "none"):
+        import sys
+
+        print(f"unknown fast path {chosen!r} (int8 or none); serving the model as saved",
+              file=sys.stderr)  # fmt: skip
+        return "none"
+    return chosen
+
+
+def _quantize_int8(model: Any) -> tuple[Any, str]:
+    """Dynamic int8 quantisation of every Linear layer: weights stored as int8, activations
+    quantised per call. Most of a T5's time is in those matmuls, so on CPU this is the fast path
+    (docs/benchmarks.md "Fast path"). Done at load time, not at packaging, so the tarball keeps
+    plain safetensors weights that every loader and container understands. A torch without
+    torch.ao.quantization serves the fp32 model rather than failing to load."""
+    import sys
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as error:
+        print(f"int8 fast path unavailable ({error}); serving fp32", file=sys.stderr)
+        return model, "none"
+    with warnings.catch_warnings():  # torch 2.10+ flags torch.ao.quantization as deprecated
+        warnings.simplefilter("ignore")
+        quantized = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    print("int8 fast path: Linear layers quantised (dynamic int8)", file=sys.stderr)
+    return quantized, "int8"
 
 
 def input_fn(

@@ -37,10 +37,15 @@ at once. Standard library only, like the two files it loads by path.
 Dynamic batching (`--max-batch-size N --max-batch-delay-ms D`, as TorchServe's batch_size and
 max_batch_delay): when the handler says its predict_fn takes lists (ACCEPTS_BATCHES), concurrent
 non-streaming requests are gathered for up to D ms or until N are waiting, then answered with one
-predict_fn call (HandlerHost.invoke_batch). The gathering lives here rather than in the runtime
-because only this process has imported the handler and knows whether it can batch, and because
-requests and answers stay one message each: the protocol does not change, and a failed item (or a
-failed batch, retried one request at a time) is answered by its own id.
+predict_fn call (HandlerHost.invoke_batch). Gathering is adaptive: it only waits while the model
+is already computing something. A request that finds the worker idle goes at once, with whatever
+else is queued, so a lone caller never pays the delay; under load, requests pile up behind the
+running call and leave together as soon as it ends (or the delay passes, or N are waiting).
+
+The gathering lives here rather than in the runtime because only this process has imported the
+handler and knows whether it can batch, and because requests and answers stay one message each:
+the protocol does not change, and a failed item (or a failed batch, retried one request at a
+time) is answered by its own id.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -121,19 +126,38 @@ class Batching:
 
 
 class Gatherer:
-    """Collects requests until `max_size` wait or the first has waited `max_delay_ms`, then hands
-    the group to `flush` (on its own thread, so the connection's reader never waits)."""
+    """Collects requests into groups of up to `max_size` and hands each group to `flush` (on its
+    own thread, so the connection's reader never waits).
 
-    def __init__(self, batching: Batching, flush: Any) -> None:
+    `busy` says whether the model is computing already. While it is, the first waiting request
+    waits up to `max_delay_ms` for company: the model could not start on it sooner anyway. When
+    it is not, waiting would only add latency, so the group leaves at once. `poke` re-checks
+    after the model finishes something. Without `busy` every group waits out the delay (a fixed
+    batching window)."""
+
+    def __init__(
+        self, batching: Batching, flush: Any, busy: Callable[[], bool] | None = None
+    ) -> None:
         self.batching = batching
         self.flush = flush
+        self.busy = busy or (lambda: True)
         self.pending: list[Request] = []
         self.changed = threading.Condition()
         threading.Thread(target=self._run, name="batcher", daemon=True).start()
 
-    def add(self, request: Request) -> None:
+    def add(self, request: Request) -> bool:
+        """Queue `request`; False when it should rather go at once, alone (nothing queued and
+        the model idle), which spares a lone request the hand-off to the batcher's thread."""
         with self.changed:
+            if not self.pending and not self.busy():
+                return False
             self.pending.append(request)
+            self.changed.notify()
+            return True
+
+    def poke(self) -> None:
+        """The model finished a call: a group that was waiting for it may go now."""
+        with self.changed:
             self.changed.notify()
 
     def _run(self) -> None:
@@ -145,7 +169,7 @@ class Gatherer:
             while not self.pending:
                 self.changed.wait()
             deadline = time.monotonic() + self.batching.max_delay_ms / 1000.0
-            while len(self.pending) < self.batching.max_size:
+            while len(self.pending) < self.batching.max_size and self.busy():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -167,6 +191,9 @@ class Worker:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invoke")
         self.batching = batching or Batching()
         self.gatherer: Gatherer | None = None
+        # Calls on the thread pool not finished yet: the gatherer's "is the model busy?"
+        self.running = 0
+        self.running_lock = threading.Lock()
 
     def handle(self, message: dict[str, Any], body: bytes) -> None:
         """One message from the parent (on the connection's thread)."""
@@ -187,10 +214,30 @@ class Worker:
             os._exit(0)
 
     def submit(self, request: Request) -> None:
-        if self.gatherer is not None and not request.stream:
-            self.gatherer.add(request)
-        else:
-            self.executor.submit(self.invoke, request)
+        if self.gatherer is not None and not request.stream and self.gatherer.add(request):
+            return
+        self.run(self.invoke, request)
+
+    def run(self, call: Callable[[Any], None], argument: Any) -> None:
+        """`call(argument)` on the thread pool, counted in `running` until it finishes."""
+        with self.running_lock:
+            self.running += 1
+        self.executor.submit(call, argument).add_done_callback(self._finished)
+
+    def _finished(self, _: Future[None]) -> None:
+        with self.running_lock:
+            self.running -= 1
+        if self.gatherer is not None:
+            self.gatherer.poke()
+
+    def busy(self) -> bool:
+        return self.running > 0
+
+    def start_gathering(self) -> None:
+        """Batch from now on: groups go to invoke_batch, waiting only while the model is busy."""
+        self.gatherer = Gatherer(
+            self.batching, lambda group: self.run(self.invoke_batch, group), self.busy
+        )
 
     def invoke(self, request: Request) -> None:
         self.loaded.wait()  # the parent sends nothing before "ready"; this only makes sure
@@ -279,11 +326,9 @@ class Worker:
         if self.batching.max_size > 1 and self.host.accepts_batches:
             log(
                 f"dynamic batching: up to {self.batching.max_size} requests, "
-                f"{self.batching.max_delay_ms:g} ms delay"
+                f"{self.batching.max_delay_ms:g} ms delay while busy"
             )
-            self.gatherer = Gatherer(
-                self.batching, lambda group: self.executor.submit(self.invoke_batch, group)
-            )
+            self.start_gathering()
         self.loaded.set()
         self.channel.send({"type": "ready", "load_ms": load_ms})
         return True

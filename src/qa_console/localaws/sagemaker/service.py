@@ -34,7 +34,9 @@ Knobs (environment variables, read when the runtime is created):
                                         real container's model server uses for the same thing
     QA_CONSOLE_RUNTIME_MAX_BATCH_DELAY_MS  the longest the first request of a batch waits for
                                         others, milliseconds (5: small beside the ~30 ms one
-                                        request to the tiny model takes on two cores)
+                                        request to the tiny model takes on two cores). Only
+                                        waited while the worker is already computing: a
+                                        request that finds it idle goes at once
     QA_CONSOLE_RUNTIME_POLL_S           control-plane poll interval (2)
     QA_CONSOLE_RUNTIME_CACHE_S          how long an endpoint description is reused (1)
     QA_CONSOLE_RUNTIME_LOG_FLUSH_S      the longest a log line waits to be sent to CloudWatch

@@ -81,17 +81,19 @@ def deploy_model(
     folder: str | None = None,
     dry_run: bool = False,
     preflight: bool = True,
+    fast_path: str = "auto",
     progress: ProgressCallback = ignore_progress,
 ) -> DeployOutcome:
     """Deploy `model` (a model folder, a model.tar.gz or an s3:// URL) as `request` says.
 
     `request.model_url`, `weights_bytes` and `transformers_version` are filled from the model;
-    bucket/folder say where a local model is uploaded (the upload command's settings)."""
+    bucket/folder say where a local model is uploaded (the upload command's settings);
+    fast_path is the CPU fast path recorded when a model folder is packaged here."""
     from qa_console.ops.deploy.rollout import Recorder, roll_out
     from qa_console.store.resources import new_run_id
 
     source = prepare_source(target, model, bucket=bucket, folder=folder, upload=not dry_run,
-                            progress=progress)  # fmt: skip
+                            fast_path=fast_path, progress=progress)  # fmt: skip
     manifest = source.check.manifest or {}
     request = replace(
         request,
@@ -153,6 +155,7 @@ def prepare_source(
     bucket: str | None,
     folder: str | None,
     upload: bool,
+    fast_path: str = "auto",
     progress: ProgressCallback = ignore_progress,
 ) -> Source:
     """The model as SageMaker will read it: packaged, checked and uploaded as needed."""
@@ -172,7 +175,7 @@ def prepare_source(
         from qa_console.ops.packaging.build import build
 
         progress(ProgressEvent("package", f"packaging {path}"))
-        path = build(path, progress=progress).archive
+        path = build(path, fast_path=fast_path, progress=progress).archive
     if not upload:
         from qa_console.ops.aws.s3 import resolve_destination
 

@@ -5,7 +5,8 @@ Layout (what the Hugging Face container expects after unpacking into /opt/ml/mod
     code/inference.py        the handler (inference/model_handler.py)
     code/requirements.txt    when asked
     config.json, generation_config.json, model.safetensors, tokenizer files, training_record.json
-    manifest.json            sha256 and size of every file above, and the versions that wrote them
+    manifest.json            sha256 and size of every file above, the versions that wrote them,
+                             and the CPU fast path the handler applies at load time (fast_path.py)
 
 Reproducible: entries in sorted name order (manifest.json last: it holds the hashes computed while
 the files stream past), files 0644 and folders 0755, owner 0/0 with empty names, one fixed mtime,
@@ -42,6 +43,7 @@ from qa_console.errors import OperationError, UsageError
 from qa_console.events import ProgressCallback, ProgressEvent, ignore_progress
 from qa_console.ops.model_files import RECORD_FILE
 from qa_console.ops.packaging import layout
+from qa_console.ops.packaging.fast_path import choose_fast_path
 from qa_console.ops.packaging.gzip_parallel import ParallelGzipWriter
 
 MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z: any fixed value works; 0 upsets some tools
@@ -75,6 +77,7 @@ class PackageResult:
     seconds: float
     converted: bool = False
     compression: str = ""
+    fast_path_reason: str = ""  # why manifest["fast_path"] is what it is
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -165,6 +168,7 @@ def build(
     convert: bool = False,
     level: int | None = None,
     threads: int | None = None,
+    fast_path: str = "auto",
     progress: ProgressCallback = ignore_progress,
 ) -> PackageResult:
     """Write model.tar.gz for `model_dir`; returns what was written.
@@ -175,6 +179,8 @@ def build(
     convert:      re-save pickle-only weights as safetensors instead of refusing
     level:        one zlib level (0-9) for everything, instead of the default scheme
     threads:      compression threads (default: the CPUs this process may use)
+    fast_path:    "int8", "none", or "auto" (by model size); recorded in the manifest, applied by
+                  the handler's model_fn
     """
     started = time.perf_counter()
     folder = Path(model_dir).expanduser()
@@ -187,6 +193,7 @@ def build(
         )
     if level is not None and not 0 <= level <= 9:
         raise UsageError(f"compression level {level} is not between 0 and 9")
+    chosen_fast_path = choose_fast_path(fast_path, folder)
 
     with tempfile.TemporaryDirectory(prefix="qa-console-convert-") as staging:
         converted = False
@@ -204,7 +211,7 @@ def build(
         extra = {layout.HANDLER: handler_source()}
         if requirements is not None:
             extra[layout.REQUIREMENTS] = requirements.encode("utf-8")
-        provenance = provenance_of(folder)
+        provenance = {**provenance_of(folder), "fast_path": chosen_fast_path.fast_path}
         files, manifest, archive_sha, archive_bytes = _write_archive(
             archive, chosen.sources, extra, provenance, level, threads, progress
         )
@@ -221,6 +228,7 @@ def build(
         seconds=time.perf_counter() - started,
         converted=converted,
         compression=_describe_compression(level, threads),
+        fast_path_reason=chosen_fast_path.reason,
     )
 
 
