@@ -183,10 +183,12 @@ class QADataset:
         )
 
     def to_hf_dict(self) -> Any:
-        """All splits as a datasets.DatasetDict (empty splits included)."""
+        """The splits as a datasets.DatasetDict: train/validation/test even when empty, and the
+        optional unknown split when the data has one."""
         from datasets import DatasetDict
 
-        return DatasetDict({name: self.to_hf(name) for name in SPLITS})
+        names = [name for name in SPLITS if name != "unknown" or self.unknown]
+        return DatasetDict({name: self.to_hf(name) for name in names})
 
 
 def biography_dataset_path() -> Path:

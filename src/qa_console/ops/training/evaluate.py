@@ -226,8 +226,13 @@ def predictions_file(
     model_dir: Path, split: str, with_context: bool, folder: Path | None = None
 ) -> Path:
     """<model>/predictions/<split>[-context].jsonl, or the same name in `folder`."""
-    where = folder if folder is not None else model_dir / "predictions"
-    return where / f"{split}{'-context' if with_context else ''}.jsonl"
+    name = f"{split}{'-context' if with_context else ''}.jsonl"
+    return predictions_folder(model_dir, folder) / name
+
+
+def predictions_folder(model_dir: Path, folder: Path | None = None) -> Path:
+    """Where a model's predictions go: `folder` when given, else <model>/predictions."""
+    return folder if folder is not None else model_dir / "predictions"
 
 
 def load_model(model_dir: str | Path) -> tuple[Any, Any]:
@@ -336,7 +341,26 @@ def evaluate_splits(
                 progress=progress,
                 facts=facts,
             )
+    if save_predictions:
+        write_summary(results, predictions_folder(folder, predictions_dir))
     return results
+
+
+SUMMARY_FILE = "summary.json"
+
+
+def write_summary(results: dict[str, EvalResult], folder: Path) -> Path:
+    """<predictions>/summary.json: per split, the scores and the confusion counts of the misses,
+    so a run's evaluation can be compared or read later without rerunning it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SUMMARY_FILE
+    summary = {
+        split: {**result.metrics(), "confusion": result.confusion}
+        for split, result in results.items()
+    }
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o644)
+    return path
 
 
 def load_eval_dataset(model_dir: Path, data: str | None) -> Any:
