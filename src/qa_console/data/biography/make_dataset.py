@@ -4,7 +4,7 @@ Every person here is invented for this project: names, towns, universities, work
 made up, so no fact can be wrong about a real person. The table (people.csv, written by hand) holds
 eight facts per person; each fact is asked with question templates of three disjoint families:
 
-- train templates (10 per fact): every fact appears in train, asked with TRAIN_TEMPLATES_PER_FACT
+- train templates (10-11 per fact): every fact appears in train, asked with TRAIN_TEMPLATES_PER_FACT
   of them (seeded choice), so the model meets each relation in many wordings;
 - validation templates (2 per fact): held-out phrasings, for a seeded sample of facts;
 - test templates (3 per fact): other held-out paraphrases, for a seeded sample of facts.
@@ -98,6 +98,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "{name} was born in what year?",
             "When did {name} come into the world?",
             "What year did {name} come into the world?",
+            "Name the year {name} was born.",
         ],
         "validation": ["{name} was born in which year?", "Which year was {name} born in?"],
         "test": [
@@ -118,6 +119,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "Where does {name} come from?",
             "Tell me where {name} was born.",
             "{name} was born in what town?",
+            "Name the town where {name} was born.",
         ],
         "validation": ["In what town was {name} born?", "Where did {name} come into the world?"],
         "test": [
@@ -138,6 +140,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "What was the occupation of {name}?",
             "Tell me what {name} did for work.",
             "What kind of work did {name} do?",
+            "Name the profession of {name}.",
         ],
         "validation": ["What was {name}'s profession?", "Which job did {name} do?"],
         "test": [
@@ -158,6 +161,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "Which institution educated {name}?",
             "Where did {name} train?",
             "Tell me where {name} studied.",
+            "Name the school {name} attended.",
         ],
         "validation": ["What university did {name} attend?", "Which school educated {name}?"],
         "test": [
@@ -198,6 +202,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "Who was the partner of {name}?",
             "Who did {name} wed?",
             "Tell me who {name} married.",
+            "Name the person {name} married.",
         ],
         "validation": ["Who was {name}'s partner?", "Whom did {name} marry?"],
         "test": [
@@ -218,6 +223,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "Which award did {name} win?",
             "What prize was {name} granted?",
             "Tell me the award {name} received.",
+            "Name the award {name} received.",
         ],
         "validation": ["What award was {name} given?", "Which honour did {name} receive?"],
         "test": [
@@ -238,6 +244,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "What year was {name} honoured?",
             "When was {name} granted an award?",
             "Tell me the year {name} won an award.",
+            "Name the year in which {name} won a prize.",
         ],
         "validation": ["In which year did {name} win an award?", "When did {name} get a prize?"],
         "test": [
