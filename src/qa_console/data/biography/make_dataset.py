@@ -44,7 +44,7 @@ TRAIN_TEMPLATES_PER_FACT = 6
 UNKNOWN_FACT = "unknown"  # the `fact` of a row the bot must abstain on
 # Abstention in train: many invented names asked a little each teach "a name I do not know"
 # better than a few names asked a lot. (people, questions per person)
-TRAIN_UNKNOWN_PEOPLE = (200, 2)
+TRAIN_UNKNOWN_PEOPLE = (300, 2)
 HELD_OUT_UNKNOWN_PEOPLE = (40, 3)
 HERE = Path(__file__).resolve().parent
 

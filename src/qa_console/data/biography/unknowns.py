@@ -20,6 +20,9 @@ TRAIN_FIRST_NAMES = _names(
 Albrecht Brisa Cordelia Dashiell Esmond Florian Greta Hamish Imelda Jasper Kestrel Lorcan Maelis
 Nikolai Odalys Pascoe Rhiannon Severin Talitha Ulric Verity Wystan Xanthe Yorick Zelda Anselm
 Briony Cillian Dagny Emrys Fiora Gaspard Honora Ivo Jessamy Kasimir Lavinia Matthias Nell Osric
+Aldous Bettina Caius Dorothea Eamon Felicity Godric Harriet Ingram Juniper Kenelm Lettice Mordecai
+Nerys Orla Piers Quillon Rowena Silas Tegan Urien Vesna Warrick Zinnia Alban Blythe Crispin Delia
+Edwy Fenella Galen Hester Idris Jocasta Kit Lisette Marius Norah Oswin Philippa
 """
 )
 TRAIN_SURNAMES = _names(
@@ -27,7 +30,11 @@ TRAIN_SURNAMES = _names(
 Abernathy Belvoir Calloway Dunmore Ellingham Fothergill Gravesend Hartigan Inchcombe Jessop
 Kinsella Lockridge Mallory Northcott Ormsby Pendry Quayle Rookwood Stanhope Thistlewood Upcott
 Vellacott Wexley Yardley Zennor Ashgrove Birkett Colquhoun Dimmock Everard Fallowes Gorringe
-Halloran Ivesdale Jarrow Kilbride Lusk Mortlake Nettleship Overbury
+Halloran Ivesdale Jarrow Kilbride Lusk Mortlake Nettleship Overbury Ackroyd Bramall Cheverton
+Dalrymple Eggleston Farquhar Goodbody Hawksworth Ibbotson Jellicoe Knatchbull Loxley Mabey
+Nethercott Oldroyd Pargeter Quarrie Ridsdale Sackville Tolley Underhill Varley Wadsworth Yeoman
+Zouch Aldridge Brocklehurst Cawthorne Dewhurst Entwistle Fairbairn Grimshaw Hepplewhite
+Illingworth Jubb Kitching Lightfoot Moxon Newbould Ormerod
 """
 )
 

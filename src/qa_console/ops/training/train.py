@@ -57,11 +57,10 @@ TINY_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "warmup_ratio": 0.05,
 }
-# The tiny model's epochs: 11 passes (814 steps of 32 on the biography set's 2,360 training rows:
-# 100% on train, 96% on the paraphrased test, 93% abstention on unknown people, in 90-150 s on 2
-# shared cores; measured in docs/benchmarks.md, "Training"), and at least TINY_MIN_STEPS
-# optimizer steps, so a small dataset gets more passes: memorising takes updates, not passes.
-# Fewer steps at a higher rate (592 at 3e-3) lost 3 points on test and did not reach 100% train.
+# The tiny model's epochs: 11 passes (891 steps of 32 on the biography set's 2,580 training rows;
+# measured in docs/benchmarks.md, "Training"), and at least TINY_MIN_STEPS optimizer steps, so a
+# small dataset gets more passes: memorising takes updates, not just passes. Fewer steps at a
+# higher rate (592 at 3e-3) lost 3 points on test and did not reach 100% on train.
 TINY_EPOCHS = 11.0
 TINY_MIN_STEPS = 200
 PRETRAINED_DEFAULTS: dict[str, Any] = {
