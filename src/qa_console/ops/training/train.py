@@ -419,7 +419,9 @@ def load_training_data(config: TrainConfig, progress: ProgressCallback = ignore_
         ProgressEvent(
             "data",
             f"train {kept.get('train', 0)}, validation {kept.get('validation', 0)}, "
-            f"test {kept.get('test', 0)} rows"
+            f"test {kept.get('test', 0)}"
+            + (f", unknown {kept['unknown']}" if "unknown" in kept else "")
+            + " rows"
             + (f"; dropped {report.total_dropped}" if report.total_dropped else ""),
             done=True,
         )
