@@ -12,8 +12,8 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "train the tiny model on the biography dataset"
 $QA train --base-model tiny --output artifacts/model
 
-step "evaluate it on the paraphrased test questions"
-$QA eval artifacts/model --split test
+step "evaluate it: every split, incl. paraphrased test questions and unknown people to abstain on"
+$QA eval artifacts/model --split all
 
 step "package it as a SageMaker model.tar.gz and check it"
 $QA package artifacts/model -o artifacts/model.tar.gz
@@ -31,7 +31,8 @@ step "deploy it: upload to S3, serverless endpoint biography-bot, warm-up questi
 $QA deploy artifacts/model.tar.gz --name biography-bot
 
 step "ask the bot (through the SageMaker runtime)"
-QUESTION="$($PY -c 'import json; print(json.loads(open("src/qa_console/data/biography/train.jsonl").readline())["question"])')"
+# A paraphrase from the test split: wording the model never saw in training.
+QUESTION="$($PY -c 'import json; print(json.loads(open("src/qa_console/data/biography/test.jsonl").readline())["question"])')"
 echo "Q: $QUESTION"
 printf 'A: '; $QA ask --backend bio-sagemaker "$QUESTION"
 
@@ -43,6 +44,9 @@ printf 'A: '; $QA ask --backend biography-bot-api "$QUESTION"
 
 step "ask the same question of the local model"
 printf 'A: '; $QA ask --backend bio-local "$QUESTION"
+
+step "ask about someone the bot never heard of: it says so, and --json marks it known: false"
+$QA ask --backend bio-local --json "Where was Peregrine Oakshott born?"
 
 step "the local AWS keeps running: 'qa-console status', 'qa-console local status'; 'qa-console teardown biography-bot' removes the endpoint and API, 'qa-console local down' stops it all"
 $QA local status

@@ -23,7 +23,8 @@ def test_json_is_one_object(fake_api: FakeApi, api_plugins: Path) -> None:
     run = run_cli("ask", "--backend", "t", "--json", "Who?")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
-    assert set(data) == {"answer", "backend", "latency_ms", "question"}
+    assert set(data) == {"answer", "backend", "known", "latency_ms", "question"}
+    assert data["known"] is True
     assert data["answer"] == "answer to: Who?"
     assert data["backend"] == "t"
     assert data["question"] == "Who?"

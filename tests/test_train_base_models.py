@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures_train import SLICE_TRAIN_ROWS, SLICE_UNKNOWN
 from qa_console.errors import UsageError
 from qa_console.ops.training.train import TrainConfig, train
 
@@ -28,7 +29,9 @@ def test_fine_tunes_a_local_model_folder_with_both_input_forms(
     assert record["base_model"] == str(trained_tiny_model)
     hyper = record["hyperparameters"]
     assert hyper["input_format"] == "both" and hyper["learning_rate"] == 3e-4
-    assert result.train_examples == 2 * 96  # every row with its context and without
+    # Every row with its context and without; abstention rows have no context: one form each.
+    known = SLICE_TRAIN_ROWS - SLICE_UNKNOWN
+    assert result.train_examples == 2 * known + SLICE_UNKNOWN
     assert set(result.metrics) == {"validation", "validation_with_context"}
     # The folder it started from is untouched.
     assert (trained_tiny_model / "model.safetensors").is_file()

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixtures_train import SLICE_TRAIN_ROWS
+
 CONSOLE = [sys.executable, "-m", "qa_console"]
 
 
@@ -106,7 +108,7 @@ def test_eval_scores_a_trained_model(trained_tiny_model: Path) -> None:
     out = run("eval", str(trained_tiny_model), "--split", "train", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["split"] == "train" and result["count"] == 96
+    assert result["split"] == "train" and result["count"] == SLICE_TRAIN_ROWS
     assert result["exact_match"] > 90 and result["f1"] >= result["exact_match"]
     assert Path(result["predictions_path"]).is_file()
 
@@ -157,6 +159,64 @@ def test_ask_answers_from_the_trained_model(
     out = run("ask", "--backend", "mine", question, env={"QA_CONSOLE_PLUGINS": str(plugins)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
+
+
+def test_ask_json_says_known_false_for_a_person_not_in_the_data(
+    trained_tiny_model: Path,
+    tiny_slice: Path,
+    slice_questions: list[tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    """The abstention is a normal answer; only `known` tells a script the bot did not know."""
+    from qa_console.inference.model_handler import UNKNOWN_ANSWER
+
+    lines = (tiny_slice / "unknown.jsonl").read_text(encoding="utf-8").splitlines()
+    held_out = [json.loads(line) for line in lines]
+    stranger = next(row["question"] for row in held_out if row["person"])
+    plugins = tmp_path / "plugins.toml"
+    plugins.write_text(f'[backends.mine]\nkind = "local"\nmodel = "{trained_tiny_model}"\n')
+    env = {"QA_CONSOLE_PLUGINS": str(plugins)}
+
+    unknown = run("ask", "--backend", "mine", "--json", stranger, env=env)
+    assert unknown.returncode == 0, unknown.stderr
+    reply = json.loads(unknown.stdout)
+    assert reply["answer"] == UNKNOWN_ANSWER and reply["known"] is False, (stranger, reply)
+
+    question, expected = slice_questions[2]
+    known = json.loads(run("ask", "--backend", "mine", "--json", question, env=env).stdout)
+    assert known["answer"] == expected and known["known"] is True
+
+
+def test_eval_all_scores_every_split_with_abstentions_and_confusion(
+    trained_tiny_model: Path, tmp_path: Path
+) -> None:
+    import tarfile
+
+    from qa_console.ops.training.confusion import OUTCOMES
+
+    archive = tmp_path / "model.tar.gz"
+
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(trained_tiny_model.iterdir()):
+            if path.is_file():
+                tar.add(path, arcname=path.name)
+    out = run("eval", str(archive), "--split", "all", "--json")
+    assert out.returncode == 0, out.stderr
+    splits = json.loads(out.stdout)["splits"]
+    assert set(splits) == {"train", "validation", "test", "unknown"}
+    for name, result in splits.items():
+        assert set(result["confusion"]) == set(OUTCOMES), name
+        assert sum(result["confusion"].values()) == result["count"]
+        correct = round(result["exact_match"] * result["count"] / 100)
+        assert result["confusion"]["correct"] == correct, name
+    # On the abstention split exact match is the abstention rate.
+    assert splits["unknown"]["abstained"] >= splits["unknown"]["exact_match"] > 50
+    summary = json.loads((tmp_path / "model.predictions" / "summary.json").read_text())
+    assert summary["unknown"]["confusion"] == splits["unknown"]["confusion"]
+
+    table = run("eval", str(archive), "--split", "all")
+    assert table.returncode == 0, table.stderr
+    assert "abstained" in table.stdout and "outcomes" in table.stdout
 
 
 def test_eval_of_a_model_archive_writes_predictions_beside_it(

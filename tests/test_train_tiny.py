@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixtures_train import SLICE_TRAIN_ROWS
 from qa_console.ops.training.train import TrainResult
 
 
 def test_tiny_model_answers_its_training_questions(trained_tiny_run: TrainResult) -> None:
     result = trained_tiny_run
     assert result.metrics["train"]["exact_match"] > 90.0
-    assert result.metrics["train"]["count"] == 96  # 6 people x 16 training questions
+    assert result.metrics["train"]["count"] == SLICE_TRAIN_ROWS
     assert result.steps > 0 and result.samples_per_second > 0
     assert 1_000_000 < result.parameters < 2_000_000
 
@@ -81,7 +82,7 @@ def test_training_record_says_what_was_trained_on_what(
     assert record["base_model"] == "tiny"
     assert record["data"]["source"] == str(tiny_slice.resolve())
     assert len(record["data"]["fingerprint"]) == 64
-    assert record["data"]["rows"]["train"] == 96
+    assert record["data"]["rows"]["train"] == SLICE_TRAIN_ROWS
     hyper = record["hyperparameters"]
     for key in ("learning_rate", "batch_size", "epochs", "seed", "input_format"):
         assert hyper[key] is not None
@@ -94,7 +95,7 @@ def test_training_record_says_what_was_trained_on_what(
 def test_predictions_are_saved_per_example(trained_tiny_model: Path) -> None:
     lines = (trained_tiny_model / "predictions" / "train.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
-    assert len(rows) == 96
+    assert len(rows) == SLICE_TRAIN_ROWS
     assert set(rows[0]) >= {"id", "question", "answer", "prediction", "exact_match", "f1"}
     assert rows[0]["context"] == ""  # the headline form: bare questions
 

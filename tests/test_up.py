@@ -18,6 +18,7 @@ from fixtures_foundation import CONSOLE_SCRIPT
 from fixtures_localaws import LocalAws
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.transcript import DONE, PENDING
+from qa_console.up import sample_questions
 from tui_helpers import SIZE, wait_until
 
 STEPS = ["train", "package", "deploy", "expose"]
@@ -83,9 +84,7 @@ def test_up_builds_the_api_and_a_second_run_skips_every_step(
         and "/prod/" in first["url"]
     )
     assert len(first["answers"]) == 3
-    assert {pair["question"] for pair in first["answers"]} >= {
-        "What did Rosalind Achterberg do for a living?"
-    }
+    assert [pair["question"] for pair in first["answers"]] == sample_questions()
     # up ends in the chat: on the API backend it added, or (--no-expose) on the endpoint itself
     question, answer = first["answers"][0]["question"], first["answers"][0]["answer"]
     assert asyncio.run(ask_in_the_tui(QAConsoleApp(backend="up-bot-api"), question)) == answer
@@ -142,3 +141,14 @@ def test_a_run_killed_while_the_endpoint_is_creating_goes_on_from_the_deploy(
     assert skipped == {"train": True, "package": True, "deploy": False}
     assert sagemaker.describe_endpoint(EndpointName="up-midway")["EndpointStatus"] == "InService"
     assert len(resumed["answers"]) == 3
+
+
+def test_sample_questions_are_about_people_the_bot_knows() -> None:
+    """The smoke questions come from the table, never from the abstention rows of train."""
+    from qa_console.ops.training.data import biography_dataset_path
+
+    train = biography_dataset_path() / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines()]
+    about = {row["question"]: row["fact"] for row in rows}
+    questions = sample_questions()
+    assert len(questions) == 3 and all(about[q] != "unknown" for q in questions)

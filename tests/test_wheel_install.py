@@ -95,6 +95,8 @@ def test_the_wheel_ships_the_package_data_and_only_qa_console(built_wheel: Path)
         "data/biography/train.jsonl",
         "data/biography/validation.jsonl",
         "data/biography/test.jsonl",
+        "data/biography/unknown.jsonl",
+        "data/biography/unknowns.py",
         "data/biography/people.csv",
         "data/biography/README.md",
     ):
@@ -172,7 +174,7 @@ def train_tiny(app: InstalledWheel, work: Path) -> dict[str, Any]:
     )
     assert Path(record["data"]["source"]).is_relative_to(app.venv)
     assert record["data"]["shipped"] is True
-    assert record["data"]["rows"] == {"train": 640, "validation": 72, "test": 121}
+    assert record["data"]["rows"] == {"train": 2580, "validation": 84, "test": 129, "unknown": 136}
     assert record["data"]["fingerprint"] == shipped_dataset_fingerprint()
     assert record["training"]["steps"] == int(TRAIN_STEPS)
     written = {path.name for path in model.iterdir()}

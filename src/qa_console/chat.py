@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa_console import registry
 from qa_console.backends.base import Stopwatch, check_question
+from qa_console.inference.model_handler import is_unknown_answer
 
 if TYPE_CHECKING:
     from qa_console.backends.base import Backend
@@ -31,10 +32,16 @@ class Reply:
     extra: Mapping[str, Any] = field(default_factory=dict)
     save_error: str | None = None  # why the history row was not written (a warning)
 
+    @property
+    def known(self) -> bool:
+        """False when the bot said it does not know (the abstention reply it was trained on)."""
+        return not is_unknown_answer(self.answer)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,
             "backend": self.backend,
+            "known": self.known,
             "latency_ms": round(self.latency_ms, 3),
             "question": self.question,
         }

@@ -288,13 +288,18 @@ def _smoke(
 
 
 def sample_questions(count: int = SAMPLE_QUESTIONS) -> list[str]:
-    """The first question about each of the first `count` people in the shipped train split."""
+    """The first question about each of the first `count` people in the shipped train split
+    (people the bot knows: questions it was taught to answer "I don't know." are skipped)."""
     from importlib import resources
+
+    from qa_console.inference.model_handler import is_unknown_answer
 
     lines = resources.files("qa_console").joinpath("data", "biography", "train.jsonl")
     picked: dict[str, str] = {}
     for line in lines.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
+        if is_unknown_answer(str(row["answer"])):
+            continue
         person = str(row.get("person") or row["question"])
         picked.setdefault(person, str(row["question"]))
         if len(picked) == count:

@@ -45,7 +45,8 @@ def ask(
         ),
     ] = None,
 ) -> None:
-    """Ask one question and print the answer (--json: answer, backend, latency_ms, question)."""
+    """Ask one question and print the answer (--json: answer, backend, known, latency_ms,
+    question; known is false when the bot answered that it does not know)."""
     from qa_console.chat import ChatSession
 
     out = Output(as_json)

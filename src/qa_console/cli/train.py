@@ -157,6 +157,8 @@ def _train_locally(config: TrainConfig, as_json: bool) -> None:
 
 def _print_trained(result: TrainResult) -> None:
     print_rich(metrics_table(result.metrics))
+    if result.confusion:
+        print_rich(confusion_table(result.confusion))
     info(
         f"model: {result.output_dir}\n"
         f"{result.steps} steps ({result.epochs:g} epochs) of {result.base_model} in "
@@ -217,7 +219,7 @@ def _print_job(result: SageMakerTrainingResult) -> None:
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> Any:
-    """Split | input | examples | exact match | F1, bare questions first."""
+    """Split | input | examples | exact match | F1 | abstained, bare questions first."""
     from rich.table import Table
 
     table = Table(title="scores (percent)")
@@ -226,22 +228,46 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> Any:
     table.add_column("examples", justify="right")
     table.add_column("exact match", justify="right")
     table.add_column("F1", justify="right")
+    table.add_column("abstained", justify="right")
     for key, scores in metrics.items():
         split, _, rest = key.partition("_with_")
+        abstained = scores.get("abstained")
         table.add_row(
             split,
             "question + context" if rest else "question only",
             f"{scores.get('count', 0):.0f}",
             f"{scores['exact_match']:.1f}",
             f"{scores['f1']:.1f}",
+            "" if abstained is None else f"{abstained:.1f}",
         )
     return table
+
+
+def confusion_table(confusion: dict[str, dict[str, int]]) -> Any:
+    """Split | one column per outcome (ops.confusion): how the answers missed."""
+    from rich.table import Table
+
+    from qa_console.ops.training.confusion import OUTCOMES
+
+    table = Table(title="outcomes (examples)")
+    table.add_column("split")
+    for name in OUTCOMES:
+        table.add_column(name.replace("_", " "), justify="right")
+    for key, counts in confusion.items():
+        table.add_row(key, *(str(counts.get(name, 0)) for name in OUTCOMES))
+    return table
+
+
+ALL_SPLITS = "all"
 
 
 def eval_command(
     model: Annotated[str, typer.Argument(help="Model folder or model.tar.gz to score.")],
     split: Annotated[
-        str, typer.Option("--split", help="'validation', 'test' or 'train'.")
+        str,
+        typer.Option(
+            "--split", help="'validation', 'test', 'train', 'unknown', or 'all' the data has."
+        ),
     ] = "validation",
     data: Annotated[
         str | None,
@@ -254,13 +280,14 @@ def eval_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Questions per batch.")] = 32,
     as_json: JsonFlag = False,
 ) -> None:
-    """Score a model: exact match and token F1 on one split, predictions saved beside it."""
+    """Score a model: exact match, token F1, abstentions and how answers missed, per split;
+    predictions and a summary.json saved beside it."""
     from qa_console.ops.packaging.extract import (
         extract_model_archive,
         is_model_archive,
         model_cache_dir,
     )
-    from qa_console.ops.training.evaluate import evaluate
+    from qa_console.ops.training.evaluate import evaluate_splits
 
     path = Path(model).expanduser()
     predictions_dir = None
@@ -271,23 +298,30 @@ def eval_command(
         path = extract_model_archive(path, model_cache_dir())
     out = Output(as_json)
     with out.progress(transient=True) as progress:
-        result = evaluate(
+        results = evaluate_splits(
             path,
-            split,
+            None if split == ALL_SPLITS else (split,),
             data=data,
             with_context=with_context,
             batch_size=batch_size,
             predictions_dir=predictions_dir,
             progress=progress,
         )
-    key = f"{split}_with_context" if with_context else split
-    scores = {key: {"exact_match": result.exact_match, "f1": result.f1, "count": result.count}}
+    suffix = "_with_context" if with_context else ""
+    metrics = {name + suffix: result.metrics() for name, result in results.items()}
+    confusion = {name + suffix: result.confusion for name, result in results.items()}
 
     def human() -> None:
-        print_rich(metrics_table(scores))
-        info(f"predictions: {result.predictions_path}")
+        print_rich(metrics_table(metrics))
+        print_rich(confusion_table(confusion))
+        folder = next(iter(results.values())).predictions_path
+        info(f"predictions: {folder.parent if split == ALL_SPLITS and folder else folder}")
 
-    out.result(result.to_dict(), human)
+    # One split keeps its flat JSON shape; `all` gives one object per split.
+    if split == ALL_SPLITS:
+        out.result({"splits": {k: r.to_dict() for k, r in results.items()}}, human)
+    else:
+        out.result(results[split].to_dict(), human)
 
 
 def register(app: typer.Typer) -> None:

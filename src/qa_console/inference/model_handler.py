@@ -36,6 +36,17 @@ TEXT_TYPE = "text/plain"
 # wrapped; an input already carrying the prefix passes unchanged.
 QUESTION_PREFIX = "question:"
 
+# The bot's reply when it does not know: the biography training data teaches this exact string
+# (for people not in the data and questions about the world), and `ask --json` reads it to say
+# "known": false. One place, so the data and the app cannot drift apart.
+UNKNOWN_ANSWER = "I don't know."
+
+
+def is_unknown_answer(answer: str) -> bool:
+    """True for the abstention reply, forgiving case, spacing and a missing full stop."""
+    return " ".join(answer.split()).rstrip(".").casefold() == UNKNOWN_ANSWER.rstrip(".").casefold()
+
+
 MAX_BATCH = 16  # inputs per request, and requests per batch
 # predict_fn takes a list of validated requests and returns one prediction per request, so a
 # model server may gather concurrent requests into one call (qa-console's local runtime reads it).

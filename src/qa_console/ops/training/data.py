@@ -10,6 +10,7 @@ Public API (imported by ops/training/train.py, the eval command and the CLI):
         columns found) or no usable training rows; OperationError when a hub id is given and the
         hub is unreachable.
     QADataset.train / .validation / .test    lists of QAExample(question, answer, context, id)
+    QADataset.unknown                         questions to abstain on (optional unknown.* file)
     QADataset.report                          DataReport (counts, dropped rows with examples)
     QADataset.fingerprint                     sha256 of the normalized rows, for training records
     QADataset.to_hf(split) / .to_hf_dict()    datasets.Dataset / DatasetDict (question, answer,
@@ -44,7 +45,10 @@ from qa_console.errors import OperationError, UsageError
 # app), and training, evaluation and the local backend use that one function.
 from qa_console.inference.model_handler import format_input as format_input
 
-SPLITS = ("train", "validation", "test")
+# "unknown" holds questions the model must abstain on (people or topics the data does not
+# cover); it is optional and never trained on. The shipped biography set has one.
+SPLITS = ("train", "validation", "test", "unknown")
+HELD_OUT_SPLITS = ("validation", "test", "unknown")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 # File-name stems naming a split in a folder: train.jsonl, dev.csv, train-00000-of-00001.parquet.
 SPLIT_ALIASES = {
@@ -56,6 +60,8 @@ SPLIT_ALIASES = {
     "dev": "validation",
     "test": "test",
     "testing": "test",
+    "unknown": "unknown",
+    "abstain": "unknown",
 }
 DEFAULT_MAX_INPUT_CHARS = 2000  # ~512 T5 tokens of English: longer inputs would be truncated
 DEFAULT_MAX_ANSWER_CHARS = 300
@@ -64,12 +70,17 @@ EXAMPLES_PER_REASON = 3
 
 @dataclass(frozen=True)
 class QAExample:
-    """One normalized question/answer pair; `context` is "" when the data has none."""
+    """One normalized question/answer pair; `context` is "" when the data has none.
+
+    `person` and `fact` are read when the data has those columns (the biography set does); they
+    let evaluation tell a wrong person from a wrong fact, and are "" otherwise."""
 
     question: str
     answer: str
     context: str = ""
     id: str = ""
+    person: str = ""
+    fact: str = ""
 
     @property
     def input_text(self) -> str:
@@ -115,7 +126,8 @@ class DataReport:
 
     def summary_lines(self) -> list[str]:
         """Human lines for the CLI: counts first, then each problem with up to 3 examples."""
-        kept = ", ".join(f"{s} {self.rows_kept.get(s, 0)}" for s in SPLITS)
+        shown = [s for s in SPLITS if s in self.rows_kept or s != "unknown"]
+        kept = ", ".join(f"{s} {self.rows_kept.get(s, 0)}" for s in shown)
         lines = [f"{self.source}: {kept} ({self.split_method})"]
         for reason, count in sorted(self.dropped.items()):
             lines.append(f"dropped {count} row(s): {reason.replace('_', ' ')}")
@@ -147,6 +159,7 @@ class QADataset:
     test: list[QAExample]
     report: DataReport
     fingerprint: str
+    unknown: list[QAExample] = field(default_factory=list)
 
     def split(self, name: str) -> list[QAExample]:
         if name not in SPLITS:
@@ -170,10 +183,12 @@ class QADataset:
         )
 
     def to_hf_dict(self) -> Any:
-        """All three splits as a datasets.DatasetDict (empty splits included)."""
+        """The splits as a datasets.DatasetDict: train/validation/test even when empty, and the
+        optional unknown split when the data has one."""
         from datasets import DatasetDict
 
-        return DatasetDict({name: self.to_hf(name) for name in SPLITS})
+        names = [name for name in SPLITS if name != "unknown" or self.unknown]
+        return DatasetDict({name: self.to_hf(name) for name in names})
 
 
 def biography_dataset_path() -> Path:
@@ -259,7 +274,8 @@ def load_qa_dataset(
 
     splits = _assign_splits(cleaned, seed, validation_fraction, test_fraction, report)
     for name in SPLITS:
-        report.rows_kept[name] = len(splits[name])
+        if splits[name] or name != "unknown":  # most data has no abstention split: no noise
+            report.rows_kept[name] = len(splits[name])
     _warn_on_leaks(splits, report)
     if not splits["train"]:
         raise UsageError(
@@ -270,6 +286,7 @@ def load_qa_dataset(
         train=splits["train"],
         validation=splits["validation"],
         test=splits["test"],
+        unknown=splits["unknown"],
         report=report,
         fingerprint=dataset_fingerprint(splits),
     )
@@ -498,6 +515,8 @@ def _clean(
             answer=_text(row.get(answer_column)),
             context=_text(row.get(context_column)) if context_column else "",
             id=_text(row.get("id")) or f"{split}-{number}",
+            person=_text(row.get("person")),
+            fact=_text(row.get("fact")),
         )
         key = (example.question.casefold(), example.context.casefold())
         reason: str | None
@@ -534,7 +553,7 @@ def _assign_splits(
     if validation_fraction + test_fraction >= 1:
         raise UsageError("validation and test fractions leave no training rows")
     pool = cleaned.get("all", cleaned.get("train", []))
-    splits = {name: list(cleaned.get(name, [])) for name in ("validation", "test")}
+    splits = {name: list(cleaned.get(name, [])) for name in HELD_OUT_SPLITS}
     carve = [name for name in ("validation", "test") if name not in cleaned]
     if not carve:
         report.split_method = "splits as given by the source"
@@ -556,7 +575,7 @@ def _assign_splits(
 def _warn_on_leaks(splits: Mapping[str, list[QAExample]], report: DataReport) -> None:
     """Held-out questions that also appear in train inflate scores: say so, keep them."""
     train = {(r.question.casefold(), r.context.casefold()) for r in splits["train"]}
-    for name in ("validation", "test"):
+    for name in HELD_OUT_SPLITS:
         leaked = sum((r.question.casefold(), r.context.casefold()) in train for r in splits[name])
         if leaked:
             report.warnings.append(f"{leaked} {name} question(s) also appear in train")

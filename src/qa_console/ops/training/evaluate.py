@@ -5,7 +5,9 @@ whitespace; EM = normalised strings equal; F1 = overlap of normalised tokens), i
 numbers compare with what people know. The headline input is the bare question ("question: Q"):
 the deployed bot is asked questions without a context passage, so that is what must work.
 Predictions go to `<model>/predictions/<split>[-context].jsonl`, one line per example, so a low
-score can be read example by example.
+score can be read example by example. Each also gets an outcome (ops.confusion: correct, wrong
+fact, wrong person, invented, wrongly abstained, failed to abstain) and each split a count of
+them, and the share of answers that were "I don't know." (`abstained`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,17 @@ class EvalResult:
     seconds: float
     predictions_path: Path | None = None
     examples: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    abstained: float = 0.0  # percent of answers that were the abstention reply
+    confusion: dict[str, int] = field(default_factory=dict)  # outcome -> count
+
+    def metrics(self) -> dict[str, float]:
+        """The numbers a training record and a scores table show for this split."""
+        return {
+            "exact_match": self.exact_match,
+            "f1": self.f1,
+            "count": float(self.count),
+            "abstained": self.abstained,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -144,9 +157,17 @@ def evaluate_examples(
     batch_size: int = DEFAULT_BATCH_SIZE,
     predictions_path: Path | None = None,
     progress: ProgressCallback = ignore_progress,
+    facts: Any = None,
 ) -> EvalResult:
-    """Score a loaded model on QAExample-like rows (question, answer, context, id)."""
+    """Score a loaded model on QAExample-like rows (question, answer, context, id).
+
+    `facts` (a confusion.FactIndex of the whole dataset) tells a wrong person from an invented
+    answer; by default it is built from `examples` alone."""
+    from qa_console.inference.model_handler import is_unknown_answer
+    from qa_console.ops.training.confusion import FactIndex, outcome, summarize
     from qa_console.ops.training.data import format_input
+
+    facts = facts if facts is not None else FactIndex.of(examples)
 
     started = time.perf_counter()
     inputs = [format_input(ex.question, ex.context if with_context else None) for ex in examples]
@@ -164,6 +185,7 @@ def evaluate_examples(
             "prediction": prediction,
             "exact_match": exact_match(prediction, ex.answer),
             "f1": round(token_f1(prediction, ex.answer), 4),
+            "outcome": outcome(prediction, ex.answer, getattr(ex, "person", ""), facts),
         }
         for ex, prediction in zip(examples, predicted, strict=True)
     ]
@@ -183,6 +205,8 @@ def evaluate_examples(
         seconds=round(time.perf_counter() - started, 3),
         predictions_path=predictions_path,
         examples=rows,
+        abstained=round(100.0 * sum(map(is_unknown_answer, predicted)) / max(1, len(rows)), 2),
+        confusion=summarize(row["outcome"] for row in rows),
     )
     progress(
         ProgressEvent(
@@ -202,8 +226,13 @@ def predictions_file(
     model_dir: Path, split: str, with_context: bool, folder: Path | None = None
 ) -> Path:
     """<model>/predictions/<split>[-context].jsonl, or the same name in `folder`."""
-    where = folder if folder is not None else model_dir / "predictions"
-    return where / f"{split}{'-context' if with_context else ''}.jsonl"
+    name = f"{split}{'-context' if with_context else ''}.jsonl"
+    return predictions_folder(model_dir, folder) / name
+
+
+def predictions_folder(model_dir: Path, folder: Path | None = None) -> Path:
+    """Where a model's predictions go: `folder` when given, else <model>/predictions."""
+    return folder if folder is not None else model_dir / "predictions"
 
 
 def load_model(model_dir: str | Path) -> tuple[Any, Any]:
@@ -246,38 +275,92 @@ def evaluate(
     the data the model was trained on (from its training_record.json), the shipped biography set.
     Predictions go to `predictions_dir` if given, else to <model_dir>/predictions/.
     """
+    results = evaluate_splits(
+        model_dir,
+        (split,),
+        data=data,
+        dataset=dataset,
+        with_context=with_context,
+        batch_size=batch_size,
+        save_predictions=save_predictions,
+        predictions_dir=predictions_dir,
+        progress=progress,
+    )
+    return results[split]
+
+
+def evaluate_splits(
+    model_dir: str | Path,
+    splits: tuple[str, ...] | None = None,
+    *,
+    data: str | None = None,
+    dataset: Any = None,
+    with_context: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    save_predictions: bool = True,
+    predictions_dir: Path | None = None,
+    progress: ProgressCallback = ignore_progress,
+) -> dict[str, EvalResult]:
+    """Score the model on each named split (None: every split the data has), loading it once.
+
+    Same data and prediction rules as `evaluate`. A split named explicitly must not be empty."""
+    from qa_console.ops.training.confusion import FactIndex
     from qa_console.ops.training.data import SPLITS
 
-    if split not in SPLITS:
-        raise UsageError(f"unknown split {split!r}", hint=f"use one of: {', '.join(SPLITS)}")
+    for split in splits or ():
+        if split not in SPLITS:
+            raise UsageError(f"unknown split {split!r}", hint=f"use one of: {', '.join(SPLITS)}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     folder = Path(model_dir).expanduser()
     model, tokenizer = load_model(folder)
     if dataset is None:
         dataset = load_eval_dataset(folder, data)
-    examples = dataset.split(split)
-    if not examples:
-        raise UsageError(
-            f"the {split} split of {dataset.report.source} is empty",
-            hint="pick another split with --split, or pass data that has one with --data",
-        )
-    path = (
-        predictions_file(folder, split, with_context, predictions_dir) if save_predictions else None
-    )
+    chosen = splits or tuple(name for name in SPLITS if dataset.split(name))
+    for split in chosen:
+        if not dataset.split(split):
+            raise UsageError(
+                f"the {split} split of {dataset.report.source} is empty",
+                hint="pick another split with --split, or pass data that has one with --data",
+            )
+    facts = FactIndex.of(row for name in SPLITS for row in dataset.split(name))
     from qa_console.ops.model_files import threads_for, torch_threads
 
+    results: dict[str, EvalResult] = {}
     with torch_threads(threads_for(sum(p.numel() for p in model.parameters()))):
-        return evaluate_examples(
-            model,
-            tokenizer,
-            examples,
-            split=split,
-            with_context=with_context,
-            batch_size=batch_size,
-            predictions_path=path,
-            progress=progress,
-        )
+        for split in chosen:
+            path = predictions_file(folder, split, with_context, predictions_dir)
+            results[split] = evaluate_examples(
+                model,
+                tokenizer,
+                dataset.split(split),
+                split=split,
+                with_context=with_context,
+                batch_size=batch_size,
+                predictions_path=path if save_predictions else None,
+                progress=progress,
+                facts=facts,
+            )
+    if save_predictions:
+        write_summary(results, predictions_folder(folder, predictions_dir))
+    return results
+
+
+SUMMARY_FILE = "summary.json"
+
+
+def write_summary(results: dict[str, EvalResult], folder: Path) -> Path:
+    """<predictions>/summary.json: per split, the scores and the confusion counts of the misses,
+    so a run's evaluation can be compared or read later without rerunning it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SUMMARY_FILE
+    summary = {
+        split: {**result.metrics(), "confusion": result.confusion}
+        for split, result in results.items()
+    }
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o644)
+    return path
 
 
 def load_eval_dataset(model_dir: Path, data: str | None) -> Any:

@@ -54,6 +54,7 @@ SOURCE_MODULES = (
     "ops/model_files.py",
     "ops/training/__init__.py",
     "ops/training/data.py",
+    "ops/training/confusion.py",
     "ops/training/evaluate.py",
     "ops/training/hub.py",
     "ops/training/tiny_model.py",
