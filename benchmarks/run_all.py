@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "ask_overhead", "train", "package", "localaws", "runtime", "gateway", "logs", "iam_check",
-    "deploy", "fast_path",
+    "deploy", "fast_path", "tui_keys",
 ]  # fmt: skip
 
 
