@@ -260,8 +260,10 @@ async def test_a_new_app_recalls_questions_from_the_history_store(
 
 @pytest.mark.asyncio
 async def test_the_switcher_shows_each_backends_health_and_switches(
-    fake_api: FakeApi, second_api: TrackingApi, tui_plugins: Path
+    fake_api: FakeApi, second_api: TrackingApi, tui_plugins: Path, private_local_aws_dir: Path
 ) -> None:
+    # Checking the shipped bio-sagemaker backend starts an embedded local AWS: in a folder of
+    # this test's own, stopped after it.
     app = QAConsoleApp(backend="one")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+b")
