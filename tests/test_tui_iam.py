@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, TextArea
 
 from fixtures_localaws import LocalAws
+from qa_console.settings import load_settings
 from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.iam import IamScreen
 from tui_helpers import SMALL, Notifications, wait_until
@@ -87,6 +88,31 @@ async def test_without_an_execution_role_the_check_is_a_notification(local_aws: 
         await wait_until(pilot, lambda: any("no SageMaker execution role" in n for n in notes))
         assert any("iam create-role" in note for note in notes)  # the hint comes along
         assert app.is_running and not app.screen.query_one("#iam-check").disabled
+
+
+@pytest.mark.asyncio
+async def test_ctrl_n_creates_the_execution_role_saves_it_and_checks_again(
+    local_aws: LocalAws,
+) -> None:
+    app = iam_app(local_aws, None)
+    notes = Notifications()
+    async with app.run_test(size=SMALL, notifications=True, message_hook=notes.hook) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, IamScreen))
+        screen = app.screen
+        assert isinstance(screen, IamScreen)
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: screen.query_one("#iam-rows", DataTable).row_count > 0, 30)
+        arn = screen.value("role")
+        assert arn.endswith(":role/qa-console-tui-iam-bot")
+        assert app.backend_defaults["execution_role"] == arn  # what the Deploy screen reads
+        assert any(f"{arn} (execution_role saved to" in note for note in notes)
+        rows = table_rows(screen)
+        assert any(row[0] == "role" for row in rows)
+        assert all(row[2] == "allowed" for row in rows if row[0] == "role")
+    role = local_aws.client("iam").get_role(RoleName="qa-console-tui-iam-bot")["Role"]
+    assert role["Arn"] == arn
+    assert load_settings().execution_role == arn  # kept for later runs and the CLI
 
 
 # ---------------------------------------------------------------------------- snapshots (UX spec)

@@ -175,13 +175,13 @@ def _execution_role(target: Target, settings: Settings, endpoint: str) -> str:
         return str(settings.execution_role)
     from qa_console.ops.iam.facts import deployment_facts
     from qa_console.ops.iam.identity import caller_identity
-    from qa_console.ops.iam.role import create_execution_role
+    from qa_console.ops.iam.role import create_execution_role, default_role_name
 
     facts = deployment_facts(
         caller_identity(target),
         target.region,
         endpoint_name=endpoint,
-        execution_role=f"qa-console-{endpoint}",
+        execution_role=default_role_name(endpoint),
         bucket=settings.bucket,
         folder=settings.folder,
     )

@@ -58,6 +58,11 @@ def _path(role_arn: str) -> str:
     return f"{folder}/" if folder else "/"
 
 
+def default_role_name(endpoint: str) -> str:
+    """The execution role `qa-console up` and the TUI create for an endpoint when none is set."""
+    return f"qa-console-{endpoint}"
+
+
 def create_execution_role(target: Target, facts: DeploymentFacts) -> CreatedRole:
     """Create `facts.execution_role_arn` with the deployment's trust and role policy."""
     from botocore.exceptions import ClientError

@@ -77,7 +77,15 @@ class IamScreen(OpsScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "check", "Check", id="iam_check"),
         Binding("ctrl+y", "copy_fix", "Copy fix", id="iam_copy"),
+        Binding("ctrl+n", "create_role", "Create role", id="iam_create_role"),
     ]
+
+    class RoleCreated(Message):
+        def __init__(self, arn: str, created: bool, saved_to: str) -> None:
+            super().__init__()
+            self.arn = arn
+            self.created = created
+            self.saved_to = saved_to
 
     class Checked(Message):
         def __init__(self, report: IamReport, needed: list[PrincipalFix]) -> None:
@@ -101,7 +109,10 @@ class IamScreen(OpsScreen):
             yield Label("role")
             yield Input(placeholder="execution role ARN or name", id="iam-role", compact=True)
         yield DataTable(id="iam-rows", cursor_type="row", zebra_stripes=True)
-        yield Static("press Enter or ctrl+r to check the deploy's permissions", id="iam-summary")
+        yield Static(
+            "ctrl+r checks the deploy's permissions; ctrl+n creates the execution role",
+            id="iam-summary",
+        )
         yield TextArea(
             "", id="iam-fix", read_only=True, soft_wrap=False, show_cursor=False, compact=True
         )
@@ -136,8 +147,15 @@ class IamScreen(OpsScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="iam-check")
     def check(self, endpoint: str, model: str, role: str) -> None:
         from qa_console.ops.iam.check import check_deployment
-        from qa_console.ops.iam.facts import deployment_facts
         from qa_console.ops.iam.fix import fixes
+
+        target, identity, facts = self._facts(endpoint, model, role)
+        report = check_deployment(target, facts, identity=identity)
+        self.post_message(self.Checked(report, fixes(report)))
+
+    def _facts(self, endpoint: str, model: str, role: str) -> tuple[Any, Any, Any]:
+        """What a deploy of `endpoint` would touch, as `qa-console iam check` works it out."""
+        from qa_console.ops.iam.facts import deployment_facts
         from qa_console.ops.iam.identity import caller_identity
 
         settings: dict[str, Any] = dict(getattr(self.app, "backend_defaults", {}) or {})
@@ -152,8 +170,42 @@ class IamScreen(OpsScreen):
             folder=settings.get("folder"),
             model_url=model or None,
         )
-        report = check_deployment(target, facts, identity=identity)
-        self.post_message(self.Checked(report, fixes(report)))
+        return target, identity, facts
+
+    # ------------------------------------------------------------------ creating the role
+
+    def action_create_role(self) -> None:
+        endpoint = self.value("endpoint")
+        if not endpoint:
+            self.notify("name the endpoint the role is for first", severity="warning")
+            return
+        from qa_console.ops.iam.role import default_role_name
+
+        role = self.value("role") or default_role_name(endpoint)
+        self.query_one("#iam-summary", Static).update(f"creating role {role}...")
+        self.create_role(endpoint, self.value("model"), role)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="iam-role")
+    def create_role(self, endpoint: str, model: str, role: str) -> None:
+        """`qa-console iam create-role` then `config set execution_role`: the role with exactly
+        the policy this deploy needs, kept in the settings file so Deploy and later runs use it."""
+        from qa_console.ops.iam.role import create_execution_role
+        from qa_console.settings import write_setting
+
+        target, _identity, facts = self._facts(endpoint, model, role)
+        created = create_execution_role(target, facts)
+        saved_to = write_setting("execution_role", created.role_arn)
+        self.post_message(self.RoleCreated(created.role_arn, created.created, str(saved_to)))
+
+    @on(RoleCreated)
+    def _role_created(self, message: RoleCreated) -> None:
+        defaults = getattr(self.app, "backend_defaults", None)
+        if isinstance(defaults, dict):
+            defaults["execution_role"] = message.arn  # the Deploy screen reads it from here
+        self.query_one("#iam-role", Input).value = message.arn
+        verb = "created" if message.created else "already there:"
+        self.notify(f"{verb} {message.arn} (execution_role saved to {message.saved_to})")
+        self.action_check()
 
     @on(Checked)
     def _checked(self, message: Checked) -> None:
