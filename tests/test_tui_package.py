@@ -15,6 +15,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from fixtures_localaws import LocalAws
 from qa_console.tui.app import QAConsoleApp
+from qa_console.tui.screens.deploy import DeployScreen
 from qa_console.tui.screens.package import PackageScreen
 from qa_console.tui.widgets.task_progress import TaskProgress
 from tui_helpers import SMALL, Notifications, wait_until
@@ -75,6 +76,11 @@ async def test_package_shows_files_findings_and_sha256_then_uploads_to_local_aws
         assert {"code/inference.py", "manifest.json"} <= set(file_names(screen))
         bar = screen.query_one(TaskProgress).bar
         assert bar.total and bar.progress == bar.total  # the bytes checked, all of them
+        await pilot.press("f5")  # the Deploy screen starts from the archive that passed
+        await wait_until(pilot, lambda: isinstance(app.screen, DeployScreen))
+        assert app.screen.query_one("#deploy-model", Input).value == str(archive)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: app.screen is screen)
 
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: screen.url is not None, timeout_s=60)

@@ -116,6 +116,7 @@ class DeployScreen(OpsScreen):
         self.steps = Steps()
         self.deploying: str | None = None  # the endpoint a deploy of this screen is making
         self.serving: str | None = None  # the endpoint this screen last brought InService
+        self.suggested_model: str | None = None  # what the Package screen handed over
         self.logs_of: str | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -152,9 +153,22 @@ class DeployScreen(OpsScreen):
             yield Label(label)
             yield widget
 
+    def suggest_model(self, model: str) -> None:
+        """Start from this model (the archive the Package screen just checked), unless the
+        user has typed one of their own."""
+        typed = self.is_mounted and self.query_one("#deploy-model", Input).value.strip()
+        if typed and typed != self.suggested_model:
+            return
+        self.suggested_model = model
+        if self.is_mounted:
+            self.query_one("#deploy-model", Input).value = model
+            self.update_plan()
+
     def on_mount(self) -> None:
         self.query_one("#deploy-name", Input).value = self.settings.get("endpoint_name") or ""
         self.query_one("#deploy-model", Input).placeholder = "folder, .tar.gz or s3://"
+        if self.suggested_model:
+            self.query_one("#deploy-model", Input).value = self.suggested_model
         self.query_one("#deploy-model", Input).focus()
         self._show_fields("serverless")
         self.update_plan()

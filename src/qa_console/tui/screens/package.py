@@ -110,6 +110,14 @@ class PackageScreen(OpsScreen):
             self.query_one("#model-dir", Input).value = str(folder)
             self._plan_if_there(str(folder))
 
+    def _offer_to_deploy(self) -> None:
+        """The Deploy screen starts from the archive that just passed its check."""
+        from qa_console.tui.screens.deploy import DeployScreen
+
+        deploy = self.app.get_screen("deploy")
+        if self.archive is not None and isinstance(deploy, DeployScreen):
+            deploy.suggest_model(str(self.archive))
+
     def _plan_if_there(self, folder: str) -> None:
         """List the folder's files when there is one; else say where a model comes from."""
         if Path(folder).expanduser().is_dir():
@@ -236,6 +244,7 @@ class PackageScreen(OpsScreen):
         result, report = message.result, message.report
         self.built = result
         self.archive = result.archive if report.ok else None
+        self._offer_to_deploy()
         self._show_files(archive_files(result), result.skipped)
         self.query_one("#package-report", Static).update(findings_text(report))
         self.query_one(TaskProgress).say(
@@ -251,6 +260,7 @@ class PackageScreen(OpsScreen):
     def _checked(self, message: Checked) -> None:
         report = message.report
         self.archive = report.archive if report.ok else None
+        self._offer_to_deploy()
         self._show_files(manifest_files(report), [])
         self.query_one("#package-report", Static).update(findings_text(report))
         self.query_one(TaskProgress).say(f"checked {report.archive.name}")
