@@ -23,7 +23,7 @@ from qa_console.tui.widgets.exchange import ExchangeView
 from qa_console.tui.widgets.history import COLUMNS as HISTORY_COLUMNS
 from qa_console.tui.widgets.history import HistoryPanel
 from qa_console.tui.widgets.question_input import QuestionInput
-from tui_helpers import SIZE, SMALL, Notifications, wait_until
+from tui_helpers import SIZE, SMALL, Notifications, steady_cursors, wait_until
 
 # Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
 pytestmark = pytest.mark.usefixtures("empty_workdir")
@@ -207,6 +207,7 @@ def test_snapshot_chat_at_80x24_after_one_answer(
         assert isinstance(app, QAConsoleApp)
         await ask(pilot, "Who is Ada?")
         await wait_until(pilot, lambda: bool(app.exchanges) and app.exchanges[0].status == DONE)
+        steady_cursors(pilot)
         exchange = app.exchanges[0]
         exchange.latency_ms = 12.0  # the one number that varies between runs
         view = app.chat.exchange_view(exchange.id)
@@ -348,6 +349,7 @@ def test_snapshot_compare_mode_at_80x24(
             answer.latency_ms = 12.0  # the one number that varies between runs
             view.refresh_answer(answer.backend)
         await blank_history(pilot, rows=2)
+        steady_cursors(pilot)
         app.clear_notifications()
         await pilot.pause()
 

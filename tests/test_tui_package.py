@@ -18,7 +18,7 @@ from qa_console.tui.app import QAConsoleApp
 from qa_console.tui.screens.deploy import DeployScreen
 from qa_console.tui.screens.package import PackageScreen
 from qa_console.tui.widgets.task_progress import TaskProgress
-from tui_helpers import SMALL, Notifications, wait_until
+from tui_helpers import SMALL, Notifications, steady_cursors, wait_until
 
 # Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
 pytestmark = pytest.mark.usefixtures("empty_workdir")
@@ -145,9 +145,8 @@ def test_snapshot_package_at_80x24_before_packaging(
     monkeypatch.chdir(tmp_path)  # no artifacts/model here, whatever the checkout holds
 
     async def show_package(pilot: Pilot[None]) -> None:
-        screen = await open_package(pilot)
-        for field in screen.query(Input):  # a steady cursor: a blinking one differs run to run
-            field.cursor_blink = False
+        await open_package(pilot)
+        steady_cursors(pilot)
         await pilot.pause()
 
     assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=show_package)

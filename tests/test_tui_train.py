@@ -17,7 +17,7 @@ from qa_console.tui.screens.train import TrainScreen
 from qa_console.tui.transcript import DONE
 from qa_console.tui.widgets.loss_chart import LossChart
 from qa_console.tui.widgets.task_progress import TaskProgress
-from tui_helpers import SMALL, Notifications, wait_until
+from tui_helpers import SMALL, Notifications, steady_cursors, wait_until
 
 # Screens default to ./artifacts/model: run where there is none, as a fresh checkout would.
 pytestmark = pytest.mark.usefixtures("empty_workdir")
@@ -128,9 +128,8 @@ async def test_a_bad_dataset_path_is_a_one_line_notification(tmp_path: Path) -> 
 
 def test_snapshot_train_at_80x24_before_a_run(snap_compare: Callable[..., bool]) -> None:
     async def show_train(pilot: Pilot[None]) -> None:
-        screen = await open_train(pilot)
-        for field in screen.query(Input):  # a steady cursor: a blinking one differs run to run
-            field.cursor_blink = False
+        await open_train(pilot)
+        steady_cursors(pilot)
         await pilot.pause()
 
     assert snap_compare(QAConsoleApp(), terminal_size=SMALL, run_before=show_train)

@@ -36,3 +36,11 @@ class Notifications(list[str]):
     def hook(self, message: Message) -> None:
         if isinstance(message, Notify):
             self.append(message.notification.message)
+
+
+def steady_cursors(pilot: Pilot[None]) -> None:
+    """Stop every text cursor on the screen blinking: a snapshot taken mid-blink differs."""
+    from textual.widgets import Input
+
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
