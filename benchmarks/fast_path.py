@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/fast_path.py [--shapes base,small] [--answers 12]
                                              [--max-new-tokens 16] [--skip-tiny]
+                                             [--tiny-model artifacts/model]
 
 Every model is loaded by the shipped handler's model_fn (inference/model_handler.py), once with
 QA_CONSOLE_FAST_PATH=none and once with int8 (what a package's manifest "fast_path" or the
@@ -154,13 +155,16 @@ def shaped_rows(shape: str, folder: Path, texts: list[str], args: argparse.Names
 
 
 def tiny_rows(folder: Path, args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """The tiny T5 trained on the biography data: EM on the test split and answers/s."""
+    """The tiny T5 trained on the biography data (or --tiny-model): EM on the test split and
+    answers/s."""
     from qa_console.ops.training.data import biography_dataset_path, load_qa_dataset
     from qa_console.ops.training.evaluate import evaluate_examples
     from qa_console.ops.training.train import TrainConfig, train
 
-    print("tiny: training with the defaults ...", file=sys.stderr)
-    model_dir = train(TrainConfig(base_model="tiny", output_dir=folder / "tiny")).output_dir
+    model_dir = args.tiny_model
+    if model_dir is None:
+        print("tiny: training with the defaults ...", file=sys.stderr)
+        model_dir = train(TrainConfig(base_model="tiny", output_dir=folder / "tiny")).output_dir
     test = load_qa_dataset(biography_dataset_path()).test
     models = {"fp32": load(Path(model_dir), "none"), "int8": load(Path(model_dir), "int8")}
     results = {
@@ -192,6 +196,9 @@ def main() -> int:
     parser.add_argument("--answers", type=int, default=12, help="answers per side and row")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--skip-tiny", action="store_true", help="no training, no EM")
+    parser.add_argument(
+        "--tiny-model", type=Path, default=None, help="a trained tiny model to use (no training)"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")  # transformers' and torch's deprecation chatter
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported; see the docstring
