@@ -59,7 +59,8 @@ _PRIVATE_RESPONSE_KEY = "Qa"
 _applied = False
 
 # The health of each deployment, reported by the runtime: (endpoint ARN, config) -> reason, None
-# when the model loaded. Only consulted once a runtime has said it reports (health_gate_on).
+# when the model loaded. Only consulted once a runtime in this process has said it reports
+# (expect_health_reports, at its start), so a bare moto server keeps its timed phases.
 _health: dict[tuple[str, str], str | None] = {}
 _health_gate = False
 HEALTH_CHECK_LIMIT_S = 180.0  # SageMaker fails a container that does not pass /ping in 3 min
@@ -73,10 +74,18 @@ def applied() -> bool:
     return _applied
 
 
-def report_health(endpoint_arn: str, config_name: str, problem: str | None) -> None:
-    """The runtime's word on a deployment: its model loaded (problem None), or why it did not."""
+def expect_health_reports() -> None:
+    """A runtime runs beside this control plane and reports every deployment: from now on an
+    endpoint goes InService only on its word. (Switched on at the runtime's start, not at its
+    first report: the first deployment after a start, often an update of a restored endpoint,
+    would otherwise go InService on the timer while the old model still answers.)"""
     global _health_gate
     _health_gate = True
+
+
+def report_health(endpoint_arn: str, config_name: str, problem: str | None) -> None:
+    """The runtime's word on a deployment: its model loaded (problem None), or why it did not."""
+    expect_health_reports()
     _health[(endpoint_arn, config_name)] = problem
 
 
