@@ -191,3 +191,41 @@ def wait_for_snapshot(moto_url: str, timeout: float = 30.0) -> dict[str, Any]:
             return meta
         time.sleep(0.1)
     raise AssertionError(f"the local AWS at {moto_url} saved no snapshot within {timeout} s")
+
+
+def state_clients(state: Any, *services: str) -> list[Any]:
+    """boto3 clients for a local AWS the test started itself (its LocalAwsState), not the
+    session's."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=state.region
+    )
+    config = BotoConfig(retries={"mode": "standard", "max_attempts": 3})
+    return [session.client(name, endpoint_url=state.moto_url, config=config) for name in services]
+
+
+def create_serverless_endpoint(
+    sagemaker: Any, name: str, model_data_url: str, *, concurrency: int = 1
+) -> str:
+    """Model NAME, serverless config NAME-config and endpoint NAME, with plain boto3; returns
+    the config's name (another endpoint may be made from it)."""
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/qa-console-sagemaker",
+        PrimaryContainer={"Image": "local/hf:1", "ModelDataUrl": model_data_url},
+    )
+    config = f"{name}-config"
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": concurrency},
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    return config

@@ -80,3 +80,15 @@ def slice_questions(tiny_slice: Path) -> list[tuple[str, str]]:
         if row["fact"] != UNKNOWN_FACT:
             pairs.setdefault(row["fact"], (row["question"], row["answer"]))
     return list(pairs.values())
+
+
+def flat_model_archive(model_dir: Path, archive: Path) -> Path:
+    """A model.tar.gz of the folder's files at its root (how a SageMaker model ships), built
+    with tarfile alone: tests that need an archive without qa-console's packaging."""
+    import tarfile
+
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            if path.is_file():
+                tar.add(path, arcname=path.name)
+    return archive

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from fixtures_localaws import create_serverless_endpoint, state_clients
 from fixtures_runtime import handler_archive
 from qa_console.localaws import launcher
-from test_localaws_persistence import ROLE_ARN, clients
 
 # Loads for 6 s (three times the control plane's Creating timer), then fails.
 SLOW_THEN_BROKEN = """
@@ -29,26 +29,11 @@ def test_the_first_endpoint_after_a_start_waits_for_its_model(
     private_local_aws_dir: Path, tmp_path: Path
 ) -> None:
     state = launcher.ensure_running()
-    s3, sagemaker = clients(state, "s3", "sagemaker")
+    s3, sagemaker = state_clients(state, "s3", "sagemaker")
     s3.create_bucket(Bucket="models")
     archive = handler_archive(tmp_path, SLOW_THEN_BROKEN)
     s3.upload_file(str(archive), "models", "slow/model.tar.gz")
-    sagemaker.create_model(
-        ModelName="slow",
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": "local/hf:1", "ModelDataUrl": "s3://models/slow/model.tar.gz"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="slow-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "slow",
-                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1},
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName="slow", EndpointConfigName="slow-config")
+    create_serverless_endpoint(sagemaker, "slow", "s3://models/slow/model.tar.gz")
     seen: list[str] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

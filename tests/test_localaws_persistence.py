@@ -12,28 +12,16 @@ import signal
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
-from fixtures_localaws import wait_for_snapshot
+from fixtures_localaws import create_serverless_endpoint, state_clients, wait_for_snapshot
 from fixtures_runtime import ECHO_HANDLER, handler_archive
 from qa_console.localaws import launcher
 from qa_console.localaws.state import LocalAwsState, pid_alive, probe
 
-ROLE_ARN = "arn:aws:iam::123456789012:role/qa-console-sagemaker"
 FAST_WAIT = {"Delay": 0.5, "MaxAttempts": 60}
 MB = 1024 * 1024
-
-
-def clients(state: LocalAwsState, *services: str) -> list[Any]:
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=state.region
-    )
-    config = Config(retries={"mode": "standard", "max_attempts": 3})
-    return [session.client(name, endpoint_url=state.moto_url, config=config) for name in services]
 
 
 def restart(directory: Path) -> LocalAwsState:
@@ -47,7 +35,7 @@ def test_objects_and_a_deployed_endpoint_survive_down_then_up(
     private_local_aws_dir: Path, tmp_path: Path
 ) -> None:
     first = launcher.ensure_running()
-    s3, sagemaker = clients(first, "s3", "sagemaker")
+    s3, sagemaker = state_clients(first, "s3", "sagemaker")
     s3.create_bucket(Bucket="models")
     s3.put_object(
         Bucket="models",
@@ -73,30 +61,17 @@ def test_objects_and_a_deployed_endpoint_survive_down_then_up(
         Bucket="models", Key="half.bin", UploadId=pending, PartNumber=1, Body=part_one
     )["ETag"]
 
-    sagemaker.create_model(
-        ModelName="bio",
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": "local/hf:1", "ModelDataUrl": "s3://models/bio/model.tar.gz"},
+    bio_config = create_serverless_endpoint(
+        sagemaker, "bio", "s3://models/bio/model.tar.gz", concurrency=2
     )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="bio-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "bio",
-                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 2},
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName="bio", EndpointConfigName="bio-config")
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="bio", WaiterConfig=FAST_WAIT)
     before = sagemaker.describe_endpoint(EndpointName="bio")
     # Created just before `down`: still Creating when the snapshot is taken.
-    sagemaker.create_endpoint(EndpointName="bio-late", EndpointConfigName="bio-config")
+    sagemaker.create_endpoint(EndpointName="bio-late", EndpointConfigName=bio_config)
 
     second = restart(private_local_aws_dir)
     assert second.pid != first.pid
-    s3, sagemaker = clients(second, "s3", "sagemaker")
+    s3, sagemaker = state_clients(second, "s3", "sagemaker")
 
     small = s3.get_object(Bucket="models", Key="notes/readme.txt")
     assert small["Body"].read() == b"hello"
@@ -152,7 +127,7 @@ def test_server_made_ids_survive_and_deleted_bodies_are_dropped(
     private_local_aws_dir: Path,
 ) -> None:
     first = launcher.ensure_running()
-    s3, apigateway, lambda_, iam = clients(first, "s3", "apigateway", "lambda", "iam")
+    s3, apigateway, lambda_, iam = state_clients(first, "s3", "apigateway", "lambda", "iam")
     role = iam.create_role(
         RoleName="api-lambda",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -182,7 +157,7 @@ def test_server_made_ids_survive_and_deleted_bodies_are_dropped(
     s3.delete_object(Bucket="scratch", Key="gone.bin")
 
     second = restart(private_local_aws_dir)
-    s3, apigateway, lambda_, iam = clients(second, "s3", "apigateway", "lambda", "iam")
+    s3, apigateway, lambda_, iam = state_clients(second, "s3", "apigateway", "lambda", "iam")
 
     assert apigateway.get_rest_api(restApiId=api_id)["name"] == "bio-api"
     assert apigateway.get_resource(restApiId=api_id, resourceId=resource_id)["path"] == "/ask"
@@ -215,7 +190,7 @@ def test_a_crashed_local_aws_comes_back_with_its_last_snapshot(
     private_local_aws_dir: Path,
 ) -> None:
     first = launcher.ensure_running()
-    (s3,) = clients(first, "s3")
+    (s3,) = state_clients(first, "s3")
     s3.create_bucket(Bucket="survivor")
     s3.put_object(Bucket="survivor", Key="k", Body=b"saved before the crash")
     wait_for_snapshot(first.moto_url)
@@ -227,5 +202,5 @@ def test_a_crashed_local_aws_comes_back_with_its_last_snapshot(
 
     second = launcher.ensure_running()  # finds a state file naming a dead process
     assert second.pid != first.pid
-    (s3,) = clients(second, "s3")
+    (s3,) = state_clients(second, "s3")
     assert s3.get_object(Bucket="survivor", Key="k")["Body"].read() == b"saved before the crash"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixtures_train import SLICE_TRAIN_ROWS
+from fixtures_train import SLICE_TRAIN_ROWS, flat_model_archive
 
 CONSOLE = [sys.executable, "-m", "qa_console"]
 
@@ -190,16 +190,9 @@ def test_ask_json_says_known_false_for_a_person_not_in_the_data(
 def test_eval_all_scores_every_split_with_abstentions_and_confusion(
     trained_tiny_model: Path, tmp_path: Path
 ) -> None:
-    import tarfile
-
     from qa_console.ops.training.confusion import OUTCOMES
 
-    archive = tmp_path / "model.tar.gz"
-
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(trained_tiny_model.iterdir()):
-            if path.is_file():
-                tar.add(path, arcname=path.name)
+    archive = flat_model_archive(trained_tiny_model, tmp_path / "model.tar.gz")
     out = run("eval", str(archive), "--split", "all", "--json")
     assert out.returncode == 0, out.stderr
     splits = json.loads(out.stdout)["splits"]
@@ -222,13 +215,7 @@ def test_eval_all_scores_every_split_with_abstentions_and_confusion(
 def test_eval_of_a_model_archive_writes_predictions_beside_it(
     trained_tiny_model: Path, tmp_path: Path
 ) -> None:
-    import tarfile
-
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(trained_tiny_model.iterdir()):
-            if path.is_file():
-                tar.add(path, arcname=path.name)
+    archive = flat_model_archive(trained_tiny_model, tmp_path / "model.tar.gz")
     out = run("eval", str(archive), "--split", "train", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures_train import flat_model_archive
 from qa_console.backends.local import LocalBackend
 from qa_console.errors import UsageError
 
@@ -66,11 +67,7 @@ def test_answers_from_a_model_archive_extracted_once(
     tmp_path: Path,
     isolated_user_dirs: Path,
 ) -> None:
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(trained_tiny_model.iterdir()):
-            if path.is_file():
-                tar.add(path, arcname=path.name)
+    archive = flat_model_archive(trained_tiny_model, tmp_path / "model.tar.gz")
     question, expected = slice_questions[1]
     assert LocalBackend("a", model=str(archive)).ask(question).text == expected
     cache = isolated_user_dirs / "cache" / "qa-console" / "models"
