@@ -17,6 +17,7 @@ from qa_console.errors import UsageError
 from qa_console.ops.deploy import pricing
 from qa_console.ops.deploy.plan import DeployPlan, DeployRequest, Mode, plan_deploy
 from qa_console.ops.packaging.layout import is_weights
+from qa_console.tui.form_number import form_number
 
 IMAGE_CHOSEN_AT_DEPLOY = "chosen-from-the-archive-manifest-at-deploy"
 
@@ -36,18 +37,8 @@ class DeployForm:
     output: str = ""
 
 
-def _number(text: str, label: str, kind: type[int] | type[float]) -> int | float | None:
-    text = text.strip().lstrip("$")
-    if not text:
-        return None
-    try:
-        return kind(text)
-    except ValueError:
-        raise UsageError(f"{label} {text!r} is not a number") from None
-
-
 def _int(text: str, label: str, default: int | None = None) -> int | None:
-    value = _number(text, label, int)
+    value = form_number(text, label, int)
     return default if value is None else int(value)
 
 
@@ -60,7 +51,7 @@ def to_request(form: DeployForm, role_arn: str | None) -> DeployRequest:
             hint="qa-console config set execution_role arn:aws:iam::<account>:role/<name> "
             "(or create one: qa-console iam create-role NAME)",
         )
-    budget = _number(form.budget, "budget", float)
+    budget = form_number(form.budget, "budget", float)
     return DeployRequest(
         endpoint=form.endpoint.strip(),
         model_url="",

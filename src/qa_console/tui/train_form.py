@@ -7,17 +7,15 @@ never hard-codes a hyper-parameter: the placeholders are read from `resolve_conf
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 from qa_console.errors import UsageError
 from qa_console.ops.training.tiny_model import TINY
 from qa_console.ops.training.train import TINY_EPOCHS, TrainConfig, resolve_config
+from qa_console.tui.form_number import Number, form_number
 
 DEFAULT_BASE_MODEL = TINY  # the screen's default: trains offline in about a minute
 DEFAULT_OUTPUT = "artifacts/model"  # relative to the cwd, where the bio-local backend looks
 SHIPPED_DATA = "biography (shipped)"
-
-Number = TypeVar("Number", int, float)
 
 
 def placeholders(base_model: str) -> dict[str, str]:
@@ -35,15 +33,10 @@ def placeholders(base_model: str) -> dict[str, str]:
     }
 
 
-def _number(values: Mapping[str, str], key: str, kind: Callable[[str], Number]) -> Number | None:
-    text = values.get(key, "").strip()
-    if not text:
-        return None
-    try:
-        return kind(text)
-    except ValueError:
-        wanted = "a whole number" if kind is int else "a number"
-        raise UsageError(f"{key.replace('-', ' ')} must be {wanted}, not {text!r}") from None
+def _field_number(
+    values: Mapping[str, str], key: str, kind: Callable[[str], Number]
+) -> Number | None:
+    return form_number(values.get(key, ""), key.replace("-", " "), kind)
 
 
 def config_from_form(values: Mapping[str, str]) -> TrainConfig:
@@ -53,8 +46,8 @@ def config_from_form(values: Mapping[str, str]) -> TrainConfig:
         base_model=values.get("base-model", "").strip() or DEFAULT_BASE_MODEL,
         data=values.get("data", "").strip() or None,
         output_dir=values.get("output", "").strip() or DEFAULT_OUTPUT,
-        max_steps=_number(values, "max-steps", int),
-        epochs=_number(values, "epochs", float),
-        learning_rate=_number(values, "learning-rate", float),
-        batch_size=_number(values, "batch-size", int),
+        max_steps=_field_number(values, "max-steps", int),
+        epochs=_field_number(values, "epochs", float),
+        learning_rate=_field_number(values, "learning-rate", float),
+        batch_size=_field_number(values, "batch-size", int),
     )
